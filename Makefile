@@ -1,0 +1,46 @@
+# Sandpit: `make run` serves on http://127.0.0.1:8000, `make test` runs every test.
+# Both set up whatever is missing first (venv, Docker engine, sandbox image, database,
+# static files), and a second call on a set-up machine starts in seconds.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export SANDPIT_STATE_DIR ?= $(CURDIR)/.sandpit
+
+.PHONY: run test lint setup venv engine image db static ci
+
+run: setup
+	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT) --lifespan on
+
+test: setup
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+ci: lint test
+
+setup: venv engine image db static
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml scripts/venv.sh
+	PYTHON=$(PYTHON) scripts/venv.sh $(VENV)
+	touch $@
+
+engine:
+	scripts/docker-engine.sh
+
+image: venv engine
+	@command -v debootstrap >/dev/null || scripts/apt-install.sh debootstrap
+	$(BIN)/python manage.py sandbox_image
+
+db: venv
+	$(BIN)/python manage.py migrate --noinput -v 0
+
+static: venv
+	$(BIN)/python manage.py collectstatic --noinput -v 0

@@ -1,0 +1,29 @@
+"""ASGI lifespan: start the sandbox engine with the server, and stop it with the server.
+
+Starting it early removes containers a crashed server left behind and fills the warm
+pools before the first request, instead of making the first user wait for them.
+"""
+
+import logging
+from typing import Any
+
+from sandbox.engine import get_engine
+from sandbox.errors import EngineError
+
+log = logging.getLogger("sandbox")
+
+
+async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await get_engine().start()
+            except EngineError as exc:
+                # Serve anyway: runs answer 503 until the engine is back.
+                log.error("the sandbox engine did not start: %s", exc)
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await get_engine().close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,125 @@
+"""Sandpit's one settings module: every knob comes from the environment, with defaults
+that run on a laptop (SQLite, the in-memory channel layer, a local Docker engine)."""
+
+import secrets
+from pathlib import Path
+
+from playground.env import envbool, envfloat, envint, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(envstr("SANDPIT_STATE_DIR", str(BASE_DIR / ".sandpit")))
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one made on first start and kept in STATE_DIR."""
+    key = envstr("SECRET_KEY", "")
+    if key:
+        return key
+    path = STATE_DIR / "secret_key"
+    if not path.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DEBUG", False)
+ALLOWED_HOSTS = envstr("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "sandbox",
+    "playground",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "playground.urls"
+ASGI_APPLICATION = "playground.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": envstr("SQLITE_PATH", str(STATE_DIR / "db.sqlite3")),
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = STATE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "sandbox": {"handlers": ["console"], "level": envstr("SANDBOX_LOG_LEVEL", "INFO")},
+    },
+}
+
+# --- The sandbox engine -------------------------------------------------------------
+# Containers of this instance carry its name as a label; at start-up the engine removes
+# the ones a crashed server of the same name left behind. Two servers sharing one Docker
+# engine need two names.
+SANDBOX_INSTANCE = envstr("SANDBOX_INSTANCE", "sandpit")
+# Started containers kept waiting per image and language family (Python / Node).
+SANDBOX_POOL_SIZE = envint("SANDBOX_POOL_SIZE", 2, minimum=0)
+# Runs at once, and runs allowed to wait for a slot; past both the engine is "busy".
+SANDBOX_MAX_CONCURRENT_RUNS = envint("SANDBOX_MAX_CONCURRENT_RUNS", 8, minimum=1)
+SANDBOX_MAX_QUEUED_RUNS = envint("SANDBOX_MAX_QUEUED_RUNS", 32, minimum=0)
+SANDBOX_MAX_TIMEOUT_S = envint("SANDBOX_MAX_TIMEOUT_S", 300, minimum=1)
+SANDBOX_MAX_MEMORY_MIB = envint("SANDBOX_MAX_MEMORY_MIB", 2048, minimum=16)
+# Kept per stream (stdout, stderr); past it the rest is dropped behind a marker.
+SANDBOX_MAX_OUTPUT_BYTES = envint("SANDBOX_MAX_OUTPUT_BYTES", 1024 * 1024, minimum=1024)
+SANDBOX_CPUS_PER_RUN = envfloat("SANDBOX_CPUS_PER_RUN", 1.0, minimum=0.1)
+SANDBOX_PIDS_PER_RUN = envint("SANDBOX_PIDS_PER_RUN", 128, minimum=8)
+# "runsc" runs every sandbox under gVisor, when the engine has that runtime installed.
+SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "")
+SANDBOX_DOCKER_TIMEOUT_S = envint("SANDBOX_DOCKER_TIMEOUT_S", 30, minimum=1)
+SANDBOX_DEBIAN_MIRROR = envstr("SANDBOX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SANDBOX_STATE_DIR = STATE_DIR / "sandbox"

@@ -1,0 +1,254 @@
+"""Sandpit's supervisor: PID 2 of every sandbox container (docker-init is PID 1).
+
+It starts the language worker at once, so the interpreter is loaded and waiting before
+any job exists, then speaks one framed protocol with the engine over the container's
+stdin and stdout:
+
+  engine -> supervisor  one job: 4-byte big-endian length, then JSON
+  supervisor -> engine  frames: 1 type byte, 4-byte big-endian length, payload
+
+    R  ready      the worker is loaded and waiting for a job        (empty)
+    S  started    the job reached the worker; the code is running   (empty)
+    O  stdout     a chunk of the code's stdout, as it was written   (bytes)
+    E  stderr     a chunk of the code's stderr                      (bytes)
+    F  result     the function's result                             (JSON)
+    X  exit       exit status, duration, timeout and OOM flags      (JSON)
+
+The worker's stdout and stderr are pipes read here, so nothing the code prints can
+forge a frame; the function's result arrives on a separate pipe that print() never
+reaches. The engine still treats every frame as untrusted input.
+
+Runs under the image's own Python (Debian's), standard library only.
+"""
+
+import ctypes
+import json
+import os
+import select
+import signal
+import struct
+import sys
+import threading
+import time
+
+WORKER_COMMANDS = {
+    "python": ["/usr/bin/python3", "-I", "-u", "-B", "/opt/sandpit/worker.py"],
+    "node": ["/usr/bin/node", "--stack-size=2048", "/opt/sandpit/worker.js"],
+}
+WORK_DIR = "/work"
+# Bigger reads mean fewer frames for chatty programs; 64 KiB is one pipe buffer.
+READ_CHUNK_BYTES = 65536
+# After the worker exits, a child it left behind may still hold its stdout open; wait
+# this long for the pipes to drain before reporting, so the exit is never held hostage.
+DRAIN_AFTER_EXIT_S = 0.2
+MAX_JOB_BYTES = 64 * 1024 * 1024
+PR_SET_DUMPABLE = 4
+OOM_CONTROL_FILES = (
+    "/sys/fs/cgroup/memory/memory.oom_control",  # cgroup v1
+    "/sys/fs/cgroup/memory.events",  # cgroup v2
+)
+
+out = sys.stdout.buffer
+out_lock = threading.Lock()
+
+
+def send(kind: bytes, payload: bytes = b"") -> None:
+    with out_lock:
+        out.write(kind + struct.pack(">I", len(payload)) + payload)
+        out.flush()
+
+
+def read_exactly(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def oom_kills() -> int:
+    for path in OOM_CONTROL_FILES:
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except OSError:
+            continue
+    return 0
+
+
+def make_undumpable() -> None:
+    # The code runs under our uid. Without this it could open /proc/<our pid>/fd/1 and
+    # write frames of its own to the engine.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def write_all(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass  # the code closed its stdin or exited: the rest is not wanted
+    finally:
+        os.close(fd)
+
+
+def result_complete(result: bytearray) -> bool:
+    """The worker's result is a 4-byte length and that much JSON."""
+    return len(result) >= 4 and len(result) >= 4 + struct.unpack(">I", result[:4])[0]
+
+
+def result_exit_code(payload: bytes) -> int:
+    # The worker shares its process with the code; anything odd is a failed run.
+    try:
+        value = json.loads(payload)["exit_code"]
+        return value if isinstance(value, int) and 0 <= value <= 255 else 1
+    except (ValueError, KeyError, TypeError):
+        return 1
+
+
+def drain(fd: int, kind: bytes) -> None:
+    """Send whatever the pipe holds now, without waiting for more."""
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            chunk = os.read(fd, READ_CHUNK_BYTES)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        send(kind, chunk)
+
+
+def kill_worker(pid: int) -> int:
+    """Kill the worker and everything in its process group; return its wait status."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return os.waitpid(pid, 0)[1]
+
+
+def main() -> int:
+    family = sys.argv[1]
+    make_undumpable()
+    job_r, job_w = os.pipe()
+    result_r, result_w = os.pipe()
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()  # its own process group, so a timeout kills its children too
+        os.dup2(stdin_r, 0)
+        os.dup2(stdout_w, 1)
+        os.dup2(stderr_w, 2)
+        keep = {0, 1, 2, job_r, result_w}
+        for fd in (job_w, result_r, stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w):
+            if fd not in keep:
+                os.close(fd)
+        os.set_inheritable(job_r, True)
+        os.set_inheritable(result_w, True)
+        os.chdir(WORK_DIR)
+        argv = [*WORKER_COMMANDS[family], str(job_r), str(result_w)]
+        os.execve(argv[0], argv, dict(os.environ))
+    for fd in (job_r, result_w, stdin_r, stdout_w, stderr_w):
+        os.close(fd)
+
+    ready = os.read(result_r, 1)
+    if ready != b"R":
+        sys.stderr.write("supervisor: the worker did not start\n")
+        return 1
+    send(b"R")
+
+    length = struct.unpack(">I", read_exactly(0, 4))[0]
+    if length > MAX_JOB_BYTES:
+        return 1
+    job_bytes = read_exactly(0, length)
+    job = json.loads(job_bytes)
+    timeout_s = float(job["limits"]["execution_timeout"])
+    oom_before = oom_kills()
+
+    started = time.monotonic()
+    os.write(job_w, struct.pack(">I", len(job_bytes)))
+    threading.Thread(target=write_all, args=(job_w, job_bytes), daemon=True).start()
+    stdin = job.get("stdin", "").encode()
+    threading.Thread(target=write_all, args=(stdin_w, stdin), daemon=True).start()
+    send(b"S")
+
+    streams = {stdout_r: b"O", stderr_r: b"E"}
+    result = bytearray()
+    open_fds = [stdout_r, stderr_r, result_r]
+    deadline = started + timeout_s
+    timed_out = False
+    status: int | None = None
+    exited_at: float | None = None
+    while open_fds:
+        now = time.monotonic()
+        if status is None:
+            waited, wait_status = os.waitpid(pid, os.WNOHANG)
+            if waited:
+                status, exited_at = wait_status, now
+        if status is None and now >= deadline:
+            timed_out = True
+            status, exited_at = kill_worker(pid), now
+        if exited_at is not None and now - exited_at > DRAIN_AFTER_EXIT_S:
+            break
+        wait_s = 0.05 if status is not None else min(0.05, max(0.0, deadline - now))
+        readable, _, _ = select.select(open_fds, [], [], wait_s)
+        for fd in readable:
+            chunk = os.read(fd, READ_CHUNK_BYTES)
+            if not chunk:
+                open_fds.remove(fd)
+            elif fd == result_r:
+                result += chunk
+            else:
+                send(streams[fd], chunk)
+        if status is None and result_complete(result):
+            # The function returned: the run is over. What it printed before returning
+            # is already in the pipes; take it, then end the worker rather than wait for
+            # the interpreter to tear itself down (5-10 ms).
+            exited_at = time.monotonic()
+            for fd in (stdout_r, stderr_r):
+                drain(fd, streams[fd])
+            kill_worker(pid)
+            status = 0
+            break
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+        exited_at = time.monotonic()
+    duration_ms = int(((exited_at or time.monotonic()) - started) * 1000)
+
+    exit_code, signal_number = 0, 0
+    if result_complete(result) and not timed_out:
+        payload = bytes(result[4 : 4 + struct.unpack(">I", result[:4])[0]])
+        send(b"F", payload)
+        exit_code = result_exit_code(payload)
+    elif os.WIFEXITED(status):
+        exit_code = os.WEXITSTATUS(status)
+    else:
+        signal_number = os.WTERMSIG(status)
+        exit_code = 128 + signal_number
+    summary = {
+        "exit_code": exit_code,
+        "signal": signal_number,
+        "duration_ms": duration_ms,
+        "timed_out": timed_out,
+        "oom_killed": oom_kills() > oom_before,
+    }
+    send(b"X", json.dumps(summary).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

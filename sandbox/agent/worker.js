@@ -1,0 +1,195 @@
+'use strict';
+// Sandpit's Node worker for JavaScript and TypeScript: loaded before any job exists,
+// then runs exactly one. The job arrives on the descriptor named by argv[2] (a 4-byte
+// length, then JSON); a function's result leaves on argv[3], which console.log never
+// reaches. The code runs in this very process, so a run costs no Node start-up.
+//
+// Both languages go through Sucrase: TypeScript loses its types, and ES module syntax
+// (import / export) becomes CommonJS, so `require` and `import` both work. The code is
+// the body of an async function, so top-level `await` works too. Line numbers are kept.
+
+const fs = require('fs');
+const path = require('path');
+const vm = require('vm');
+const Module = require('module');
+const { transform } = require('./vendor/sucrase.js');
+
+const jobFd = Number(process.argv[2]);
+const resultFd = Number(process.argv[3]);
+const WORK_DIR = process.cwd();
+
+function writeAll(fd, text) {
+  const data = typeof text === 'string' ? Buffer.from(text) : text;
+  let offset = 0;
+  while (offset < data.length) offset += fs.writeSync(fd, data, offset);
+}
+
+function readJob() {
+  const chunks = [];
+  const buffer = Buffer.alloc(1 << 20);
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(jobFd, buffer, 0, buffer.length, null);
+    } catch (err) {
+      if (err.code === 'EAGAIN') continue;
+      throw err;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  }
+  fs.closeSync(jobFd);
+  const data = Buffer.concat(chunks);
+  return JSON.parse(data.subarray(4, 4 + data.readUInt32BE(0)).toString('utf8'));
+}
+
+function prepare(job) {
+  for (const file of job.files || []) {
+    const target = path.join(WORK_DIR, file.path);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, file.contents);
+  }
+  Object.assign(process.env, job.env || {});
+}
+
+// Sucrase's parse errors carry its own stack; say instead where the code is wrong, as
+// Node does for its own syntax errors: the file and line, the line, a caret.
+function transformOrExplain(code, transforms, filename) {
+  try {
+    return transform(code, { transforms, filePath: filename }).code;
+  } catch (err) {
+    const where = /\((\d+):(\d+)\)\s*$/.exec(String(err.message));
+    const message = String(err.message).replace(/^Error transforming [^:]*: /, '');
+    const error = new SyntaxError(message);
+    if (where) {
+      const line = Number(where[1]);
+      const column = Number(where[2]);
+      const text = code.split('\n')[line - 1] || '';
+      error.stack = `${filename}:${line}\n${text}\n${' '.repeat(column)}^\n\nSyntaxError: ${message}`;
+    } else {
+      error.stack = `SyntaxError: ${message}`;
+    }
+    throw error;
+  }
+}
+
+function compile(job) {
+  const typescript = job.language === 'typescript';
+  const filename = path.join(WORK_DIR, typescript ? 'main.ts' : 'main.js');
+  const transforms = typescript ? ['typescript', 'imports'] : ['imports'];
+  const source = transformOrExplain(job.code, transforms, filename);
+  // The wrapper opens on the code's first line and closes after its last, so the
+  // code's line numbers are the file's. The last line hands `execute` out, whether it
+  // was declared, assigned or exported.
+  const wrapped =
+    '(async function (exports, require, module, __filename, __dirname) {' +
+    source +
+    '\n;return typeof execute === "function" ? execute : module.exports.execute;\n})';
+  const fn = vm.runInThisContext(wrapped, { filename });
+  const userModule = new Module(filename, null);
+  userModule.filename = filename;
+  userModule.paths = Module._nodeModulePaths(WORK_DIR);
+  const userRequire = Module.createRequire(filename);
+  return () => fn.call(userModule.exports, userModule.exports, userRequire, userModule, filename, WORK_DIR);
+}
+
+function userStack(err) {
+  if (!(err instanceof Error) || typeof err.stack !== 'string') {
+    return 'Uncaught ' + String(err);
+  }
+  return err.stack
+    .split('\n')
+    .filter((line) => !line.includes(__filename) && !line.includes('node:vm'))
+    .join('\n');
+}
+
+function oneLine(err) {
+  if (err instanceof Error) return `${err.name}: ${err.message}`.split('\n')[0];
+  return `Uncaught ${String(err)}`.split('\n')[0];
+}
+
+function serialise(value) {
+  if (value === undefined) return { status: 'valid', output: 'null' };
+  try {
+    const output = JSON.stringify(value);
+    if (output === undefined) {
+      return { status: 'json_serialization_error', error: `a ${typeof value} is not JSON` };
+    }
+    return { status: 'valid', output };
+  } catch (err) {
+    return { status: 'json_serialization_error', error: oneLine(err) };
+  }
+}
+
+// The result, with the exit status the run ends with: a 4-byte length, then JSON.
+function sendResult(result, exitCode) {
+  const body = Buffer.from(JSON.stringify({ ...result, exit_code: exitCode }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length, 0);
+  writeAll(resultFd, Buffer.concat([length, body]));
+}
+
+async function runFunction(job) {
+  let result;
+  try {
+    const execute = await compile(job)();
+    if (typeof execute !== 'function') {
+      throw new ReferenceError("the code defines no function named 'execute'; define execute(input)");
+    }
+    result = serialise(await execute(job.input === undefined ? null : job.input));
+  } catch (err) {
+    process.stderr.write(userStack(err) + '\n');
+    sendResult({ status: 'error', error: oneLine(err) }, 1);
+    process.exit(1);
+  }
+  sendResult(result, 0);
+  process.exit(0);
+}
+
+async function runScript(job) {
+  // Node exits once its event loop is empty; saying so from the 'exit' event spares the
+  // run the 5-10 ms that Node then spends tearing itself down.
+  process.on('exit', (code) => sendResult({ status: 'exited' }, code ?? 0));
+  process.argv = [process.argv[0], job.language === 'typescript' ? 'main.ts' : 'main.js', ...(job.args || [])];
+  try {
+    await compile(job)();
+  } catch (err) {
+    process.stderr.write(userStack(err) + '\n');
+    process.exitCode = 1;
+  }
+}
+
+// Take the first-use costs now, before any job: Sucrase's parser and the compiler are
+// far slower on their first call than once warm.
+function warmUp() {
+  const sample =
+    'import fs from "fs";\nenum E { A, B }\ninterface I { x: number }\n' +
+    'export async function execute<T>(input: I): Promise<number> { const y: T | null = null; return input.x + E.B; }\n';
+  for (let i = 0; i < 20; i++) {
+    transform(sample, { transforms: ['typescript', 'imports'], filePath: 'warm.ts' });
+    transform('const a = [1, 2].map((x) => x * 2); export default a;\n', { transforms: ['imports'], filePath: 'warm.js' });
+  }
+  // console.log builds its streams and its formatter on first use: build them now.
+  void process.stdout;
+  void process.stderr;
+  require('util').format('%s %d %o', 'a', 1, { a: [1, 'b'] });
+  vm.runInThisContext('(async function () { return JSON.stringify({ a: [1, 1.5, null] }); })', { filename: 'warm.js' });
+}
+
+function main() {
+  warmUp();
+  try {
+    fs.writeFileSync('/proc/self/oom_score_adj', '1000');
+  } catch {}
+  writeAll(resultFd, 'R');
+  const job = readJob();
+  prepare(job);
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(userStack(err) + '\n');
+    process.exit(1);
+  });
+  if (job.kind === 'function') runFunction(job);
+  else runScript(job);
+}
+
+main();

@@ -1,0 +1,275 @@
+"""The one module that speaks to Docker. The rest of the engine speaks of sandboxes.
+
+Every call of the docker SDK is here, so that a second backend (gVisor through
+`runtime="runsc"`, a remote engine through DOCKER_HOST) is a setting, not a rewrite.
+The SDK blocks, so the async methods run it on a thread pool of their own: never on the
+event loop, and never competing with Django's sync-to-async threads.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import Ulimit
+
+from sandbox import limits
+from sandbox.errors import EngineUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LABEL_INSTANCE = "sandpit.instance"
+LABEL_FAMILY = "sandpit.family"
+UID = 1000  # the image's unprivileged "sandbox" user (sandbox/images.py)
+SANDBOX_UID = f"{UID}:{UID}"
+TMPFS = "rw,nosuid,nodev"
+WORK_DIR = "/work"
+# Where a pooled container sees its own host folder (the egress proxy's socket goes there).
+EGRESS_MOUNT = "/run/sandpit"
+# The only variables a run's environment starts with: nothing of the server leaks in.
+BASE_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORK_DIR,
+    "LANG": "C.UTF-8",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+# Docker calls in flight at once: container starts and removals overlap under load.
+DOCKER_THREADS = 16
+# Only what a Docker engine that is down or gone looks like; other API errors are bugs.
+UNREACHABLE = (
+    docker.errors.DockerException,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    FileNotFoundError,
+    ConnectionError,
+)
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything that makes one sandbox container what it is, but its run."""
+
+    image: str
+    family: str
+    memory_mib: int
+    cpus: float
+    pids: int
+
+
+@dataclass
+class AttachedContainer:
+    container_id: str
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+
+class DockerAdapter:
+    def __init__(
+        self, *, instance: str, timeout_s: int, runtime: str = "", base_url: str | None = None
+    ) -> None:
+        self.instance = instance
+        # None: DOCKER_HOST, else the local socket, as the docker CLI does.
+        self._base_url = base_url
+        self._timeout_s = timeout_s
+        self._runtime = runtime or None
+        self._client: docker.DockerClient | None = None
+        self._executor = ThreadPoolExecutor(DOCKER_THREADS, thread_name_prefix="docker")
+
+    # --- plumbing -------------------------------------------------------------------
+
+    @property
+    def api(self) -> Any:
+        if self._client is None:
+            try:
+                if self._base_url:
+                    self._client = docker.DockerClient(
+                        base_url=self._base_url,
+                        timeout=self._timeout_s,
+                        max_pool_size=DOCKER_THREADS,
+                    )
+                else:
+                    self._client = docker.from_env(
+                        timeout=self._timeout_s, max_pool_size=DOCKER_THREADS
+                    )
+            except UNREACHABLE as exc:
+                raise EngineUnavailable(f"the Docker engine does not answer: {exc}") from exc
+        return self._client.api
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one SDK call; an engine that is down becomes EngineUnavailable."""
+        try:
+            return fn(*args, **kwargs)
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as exc:
+            if exc.response is not None and exc.response.status_code < 500:
+                raise
+            raise EngineUnavailable(f"the Docker engine failed: {exc}") from exc
+        except UNREACHABLE as exc:
+            raise EngineUnavailable(f"the Docker engine does not answer: {exc}") from exc
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: self.call(fn, *args))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+    # --- sandbox containers ---------------------------------------------------------
+
+    async def start_container(self, spec: SandboxSpec, egress_dir: Path) -> AttachedContainer:
+        """Create, attach to and start one sandbox container; its agent then loads."""
+        container_id, sock = await self._in_thread(self._create_attach_start, spec, egress_dir)
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            await self.remove_container(container_id)
+            raise
+        return AttachedContainer(container_id, reader, writer)
+
+    def _create_attach_start(
+        self, spec: SandboxSpec, egress_dir: Path
+    ) -> tuple[str, socket.socket]:
+        api = self.api
+        try:
+            created = api.create_container(
+                spec.image,
+                command=["/usr/bin/python3", "-I", "-S", "/opt/sandpit/supervisor.py", spec.family],
+                user=SANDBOX_UID,
+                environment=BASE_ENVIRONMENT,
+                working_dir=WORK_DIR,
+                hostname="sandbox",
+                stdin_open=True,
+                network_disabled=True,
+                labels={LABEL_INSTANCE: self.instance, LABEL_FAMILY: spec.family},
+                host_config=self._host_config(spec, egress_dir),
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise EngineUnavailable(
+                f"the sandbox image {spec.image} is missing; "
+                "build it with 'python manage.py sandbox_image'"
+            ) from exc
+        container_id: str = created["Id"]
+        try:
+            # Attach before start, so that not a byte the agent writes is missed.
+            raw = api.attach_socket(
+                container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+            # The SDK's socket object is shared with its HTTP response; give asyncio a
+            # descriptor of its own, so that closing either side closes it for good.
+            inner = getattr(raw, "_sock", raw)
+            sock = socket.socket(fileno=os.dup(inner.fileno()))
+            raw.close()
+            sock.setblocking(False)
+            api.start(container_id)
+        except BaseException:
+            self._remove_quietly(container_id)
+            raise
+        return container_id, sock
+
+    def _host_config(self, spec: SandboxSpec, egress_dir: Path) -> Any:
+        memory = f"{spec.memory_mib + limits.AGENT_MEMORY_MIB[spec.family]}m"
+        return self.api.create_host_config(
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            tmpfs={
+                WORK_DIR: f"{TMPFS},size={limits.WORK_DIR_MIB}m,uid={UID},gid={UID},mode=0700",
+                "/tmp": f"{TMPFS},size={limits.TMP_DIR_MIB}m,mode=1777",
+            },
+            binds={str(egress_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}},
+            pids_limit=spec.pids,
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(spec.cpus * 1e9),
+            ulimits=[
+                Ulimit(name="nofile", soft=limits.NOFILE, hard=limits.NOFILE),
+                Ulimit(name="fsize", soft=limits.FSIZE_BYTES, hard=limits.FSIZE_BYTES),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
+            init=True,
+            runtime=self._runtime,
+        )
+
+    async def set_memory(self, container_id: str, memory_mib: int, family: str) -> None:
+        memory = f"{memory_mib + limits.AGENT_MEMORY_MIB[family]}m"
+        await self._in_thread(self._update_memory, container_id, memory)
+
+    def _update_memory(self, container_id: str, memory: str) -> None:
+        self.api.update_container(container_id, mem_limit=memory, memswap_limit=memory)
+
+    async def remove_container(self, container_id: str) -> None:
+        """Kill and remove; a container already gone is fine."""
+        await self._in_thread(self._remove_quietly, container_id)
+
+    def _remove_quietly(self, container_id: str) -> None:
+        try:
+            self.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            # "removal already in progress" and the like: the container is on its way out.
+            log.debug("removing %s: %s", container_id[:12], exc)
+
+    def instance_containers(self) -> list[str]:
+        found = self.call(
+            self.api.containers, all=True, filters={"label": f"{LABEL_INSTANCE}={self.instance}"}
+        )
+        return [c["Id"] for c in found]
+
+    async def remove_leftovers(self) -> int:
+        """Remove this instance's containers that a crashed server left behind."""
+        ids = await self._in_thread(self.instance_containers)
+        await asyncio.gather(*(self.remove_container(i) for i in ids))
+        return len(ids)
+
+    # --- images ---------------------------------------------------------------------
+
+    def image_exists(self, tag: str) -> bool:
+        try:
+            self.call(self.api.inspect_image, tag)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def image_size_bytes(self, tag: str) -> int:
+        return int(self.call(self.api.inspect_image, tag)["Size"])
+
+    def import_image(self, tarball: Path, tag: str) -> None:
+        repository, _, version = tag.partition(":")
+        self.call(self.api.import_image_from_file, str(tarball), repository=repository, tag=version)
+
+    def build_image(
+        self, context_dir: Path, tag: str, *, buildargs: dict[str, str], network_mode: str = "none"
+    ) -> Iterator[str]:
+        """Build an image, yielding its log line by line; RuntimeError when it fails."""
+        stream = self.call(
+            self.api.build,
+            path=str(context_dir),
+            tag=tag,
+            buildargs=buildargs,
+            network_mode=network_mode,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"].strip())
+            text = chunk.get("stream", "")
+            if text:
+                yield text.rstrip("\n")

@@ -1,0 +1,195 @@
+"""What the engine is asked to run, and what it gives back."""
+
+import json
+import posixpath
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from sandbox import limits
+from sandbox.errors import JobInvalid
+
+
+class Language(StrEnum):
+    PYTHON = "python"
+    JAVASCRIPT = "javascript"
+    TYPESCRIPT = "typescript"
+
+    @property
+    def family(self) -> str:
+        """The interpreter that runs it: one warm pool per image and family."""
+        return "python" if self is Language.PYTHON else "node"
+
+
+class JobKind(StrEnum):
+    SCRIPT = "script"
+    FUNCTION = "function"
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    OUT_OF_MEMORY = "out_of_memory"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+class OutputStatus(StrEnum):
+    VALID = "valid"
+    JSON_SERIALIZATION_ERROR = "json_serialization_error"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    contents: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    execution_timeout_s: int = limits.DEFAULT_TIMEOUT_S
+    memory_mib: int = limits.DEFAULT_MEMORY_MIB
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: JobKind
+    language: Language
+    code: str
+    args: Sequence[str] = ()
+    stdin: str = ""
+    input: Any = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    files: Sequence[File] = ()
+    limits: Limits = Limits()
+    # The image to run on; None is the current base image.
+    image: str | None = None
+    # Lets a caller stop the run while it goes (Engine.stop).
+    run_id: str = ""
+
+    def to_wire(self) -> bytes:
+        """The one message the supervisor inside the container receives."""
+        return json.dumps(
+            {
+                "kind": self.kind.value,
+                "language": self.language.value,
+                "code": self.code,
+                "args": list(self.args),
+                "stdin": self.stdin,
+                "input": self.input,
+                "env": dict(self.env),
+                "files": [{"path": f.path, "contents": f.contents} for f in self.files],
+                "limits": {"execution_timeout": self.limits.execution_timeout_s},
+            }
+        ).encode()
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """Something that happened during a run, in order: a status change or output."""
+
+    kind: Literal["status", "stdout", "stderr"]
+    data: str
+
+
+EventSink = Callable[[RunEvent], Awaitable[None]]
+
+
+@dataclass
+class RunResult:
+    status: RunStatus
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_ms: int
+    output: Any = None
+    output_status: OutputStatus | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _check_text(field_name: str, text: str, max_bytes: int) -> None:
+    if "\x00" in text:
+        raise JobInvalid(field_name, "must not contain NUL characters")
+    if _utf8_len(text) > max_bytes:
+        raise JobInvalid(field_name, f"is larger than {max_bytes} bytes")
+
+
+def validate_file_path(path: str) -> str:
+    """Why a path is refused, or "" when it is a safe path inside the working directory."""
+    if not path:
+        return "must not be empty"
+    if "\x00" in path:
+        return "must not contain NUL characters"
+    if len(path) > limits.MAX_FILE_PATH_CHARS:
+        return f"is longer than {limits.MAX_FILE_PATH_CHARS} characters"
+    if path.startswith("/"):
+        return "must be relative to the working directory, not absolute"
+    parts = path.split("/")
+    if ".." in parts:
+        return "must not climb out of the working directory with '..'"
+    if posixpath.normpath(path) in (".", "") or path.endswith("/"):
+        return "must name a file, not a folder"
+    return ""
+
+
+def validate_job(job: Job, *, max_timeout_s: int, max_memory_mib: int) -> None:
+    """Raise JobInvalid, naming the field, for anything that must not reach a container."""
+    if not isinstance(job.language, Language):
+        raise JobInvalid("language", "must be one of python, javascript, typescript")
+    _check_text("code", job.code, limits.MAX_CODE_BYTES)
+    _check_text("stdin", job.stdin, limits.MAX_STDIN_BYTES)
+    if len(job.args) > limits.MAX_ARGS:
+        raise JobInvalid("args", f"has more than {limits.MAX_ARGS} items")
+    for i, arg in enumerate(job.args):
+        _check_text(f"args.{i}", arg, limits.MAX_ARG_BYTES)
+    if len(job.env) > limits.MAX_ENV_VARS:
+        raise JobInvalid("env", f"has more than {limits.MAX_ENV_VARS} variables")
+    env_bytes = 0
+    for name, value in job.env.items():
+        if not name or "=" in name or "\x00" in name:
+            raise JobInvalid(f"env.{name}", "a variable name must be non-empty, without '=' or NUL")
+        _check_text(f"env.{name}", value, limits.MAX_ENV_BYTES)
+        env_bytes += _utf8_len(name) + _utf8_len(value)
+    if env_bytes > limits.MAX_ENV_BYTES:
+        raise JobInvalid("env", f"is larger than {limits.MAX_ENV_BYTES} bytes in all")
+    if len(job.files) > limits.MAX_FILES:
+        raise JobInvalid("files", f"has more than {limits.MAX_FILES} files")
+    files_bytes = 0
+    seen: set[str] = set()
+    for i, f in enumerate(job.files):
+        reason = validate_file_path(f.path)
+        if reason:
+            raise JobInvalid(f"files.{i}.path", reason)
+        normalised = posixpath.normpath(f.path)
+        if normalised in seen:
+            raise JobInvalid(f"files.{i}.path", f"names {normalised!r} a second time")
+        seen.add(normalised)
+        if "\x00" in f.contents:
+            raise JobInvalid(f"files.{i}.contents", "must not contain NUL characters")
+        files_bytes += _utf8_len(f.contents)
+    if files_bytes > limits.MAX_FILES_BYTES:
+        raise JobInvalid("files", f"are larger than {limits.MAX_FILES_BYTES} bytes in all")
+    if job.kind is JobKind.FUNCTION and job.input is not None:
+        size = len(json.dumps(job.input))
+        if size > limits.MAX_INPUT_BYTES:
+            raise JobInvalid("input", f"is larger than {limits.MAX_INPUT_BYTES} bytes as JSON")
+    timeout = job.limits.execution_timeout_s
+    if not limits.MIN_TIMEOUT_S <= timeout <= max_timeout_s:
+        raise JobInvalid(
+            "limits.execution_timeout",
+            f"must be between {limits.MIN_TIMEOUT_S} and {max_timeout_s} seconds",
+        )
+    memory = job.limits.memory_mib
+    if not limits.MIN_MEMORY_MIB <= memory <= max_memory_mib:
+        raise JobInvalid(
+            "limits.memory_size",
+            f"must be between {limits.MIN_MEMORY_MIB} and {max_memory_mib} MiB",
+        )

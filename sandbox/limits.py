@@ -1,0 +1,51 @@
+"""Every limit of a run, named with its unit and its reason."""
+
+# What a run gets when it asks for nothing (the API's documented defaults).
+DEFAULT_TIMEOUT_S = 30
+DEFAULT_MEMORY_MIB = 128
+# Below this not even the Python interpreter starts in a useful state.
+MIN_MEMORY_MIB = 16
+MIN_TIMEOUT_S = 1
+
+# On top of what a run asks for: the supervisor (a small Python process) and the
+# resting interpreter, so that a "16 MiB" run has about 16 MiB for its own data.
+# Node's resting heap is about 40 MiB, Python's about 10 MiB, the supervisor's 10 MiB.
+AGENT_MEMORY_MIB = {"python": 24, "node": 64}
+
+# The request's parts. They travel in one message into the container, and the work
+# directory is a tmpfs of WORK_DIR_MIB, so files above that could not be written anyway.
+MAX_CODE_BYTES = 1024 * 1024
+MAX_STDIN_BYTES = 8 * 1024 * 1024
+MAX_ARGS = 256
+MAX_ARG_BYTES = 64 * 1024
+MAX_ENV_VARS = 256
+MAX_ENV_BYTES = 256 * 1024
+MAX_FILES = 256
+MAX_FILE_PATH_CHARS = 1024
+MAX_FILES_BYTES = 32 * 1024 * 1024
+MAX_INPUT_BYTES = 8 * 1024 * 1024
+
+# Writable places inside the container; everything else is a read-only root.
+WORK_DIR_MIB = 64
+TMP_DIR_MIB = 64
+# Open files, and the largest file the code may write (the tmpfs caps the total).
+NOFILE = 1024
+FSIZE_BYTES = 64 * 1024 * 1024
+
+# A function's JSON result must fit in one frame from the container.
+MAX_RESULT_BYTES = 8 * 1024 * 1024
+# Past MAX_OUTPUT_BYTES output is dropped; a run that keeps writing this many times more
+# is a runaway writer and is killed, so it cannot keep a CPU busy until its timeout.
+RUNAWAY_OUTPUT_FACTOR = 16
+
+# The supervisor kills a run at its time limit; the engine gives it this much longer
+# before it kills the whole container itself, in case the supervisor was subverted.
+ENGINE_TIMEOUT_GRACE_S = 2.0
+# A fresh container's interpreter must be loaded and waiting within this time.
+AGENT_READY_TIMEOUT_S = 30.0
+# Containers being created at once: dockerd serialises much of the work, and more at
+# once only makes each slower on 2 cores.
+MAX_CONTAINER_STARTS = 4
+# Seconds a client is told to wait when the engine is saturated or unreachable.
+BUSY_RETRY_AFTER_S = 1
+UNAVAILABLE_RETRY_AFTER_S = 5

@@ -1,0 +1,35 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sandbox import images
+from sandbox.docker_adapter import DockerAdapter
+from sandbox.errors import EngineUnavailable
+
+
+class Command(BaseCommand):
+    help = "Build the base sandbox image when its inputs changed, and print its tag."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--check", action="store_true", help="only report; exit 1 when the image is missing"
+        )
+
+    def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
+        adapter = DockerAdapter(
+            instance=settings.SANDBOX_INSTANCE, timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S
+        )
+        tag = images.base_image_tag()
+        try:
+            if check:
+                if not adapter.image_exists(tag):
+                    raise CommandError(f"{tag} is not built; run 'python manage.py sandbox_image'")
+            else:
+                images.ensure_base_image(adapter, say=lambda line: self.stderr.write(line))
+            size_mib = adapter.image_size_bytes(tag) / 2**20
+        except (EngineUnavailable, RuntimeError) as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            adapter.close()
+        self.stdout.write(f"{tag} ({size_mib:.0f} MiB)")

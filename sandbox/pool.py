@@ -1,0 +1,198 @@
+"""Warm pools: sandbox containers started ahead of need, their agent loaded and waiting.
+
+A sandbox serves exactly one run; the pool only ever hands out fresh ones and starts
+replacements in the background, so a run costs one message round trip instead of a
+container start.
+"""
+
+import asyncio
+import logging
+import shutil
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox import limits
+from sandbox.docker_adapter import AttachedContainer, DockerAdapter, SandboxSpec
+from sandbox.errors import EngineError, EngineUnavailable
+from sandbox.protocol import AgentStream, Frame, ProtocolError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sandbox:
+    """One started container whose agent said it is ready."""
+
+    container: AttachedContainer
+    stream: AgentStream
+    egress_dir: Path
+    memory_mib: int
+    stopped: bool = field(default=False)
+
+    @property
+    def container_id(self) -> str:
+        return self.container.container_id
+
+    @property
+    def alive(self) -> bool:
+        return not self.container.reader.at_eof()
+
+
+class SandboxFactory:
+    """Starts and disposes of sandboxes; shared by every pool of one engine."""
+
+    def __init__(self, adapter: DockerAdapter, state_dir: Path) -> None:
+        self.adapter = adapter
+        self._egress_root = state_dir / "egress"
+        self._start_slots = asyncio.Semaphore(limits.MAX_CONTAINER_STARTS)
+        self._disposals: set[asyncio.Task[None]] = set()
+
+    async def start(self, spec: SandboxSpec) -> Sandbox:
+        egress_dir = self._egress_root / uuid.uuid4().hex
+        egress_dir.mkdir(parents=True, mode=0o755)
+        try:
+            async with self._start_slots:
+                container = await self.adapter.start_container(spec, egress_dir)
+        except BaseException:
+            shutil.rmtree(egress_dir, ignore_errors=True)
+            raise
+        sandbox = Sandbox(container, AgentStream(container.reader), egress_dir, spec.memory_mib)
+        try:
+            async with asyncio.timeout(limits.AGENT_READY_TIMEOUT_S):
+                frame, _ = await sandbox.stream.next_frame()
+            if frame is not Frame.READY:
+                raise ProtocolError(f"{frame.name} before READY")
+        except (TimeoutError, EOFError, ProtocolError) as exc:
+            diagnostics = sandbox.stream.diagnostics.decode(errors="replace")
+            self.dispose(sandbox)
+            raise EngineUnavailable(
+                f"a sandbox of {spec.image} did not get ready ({exc!r}): {diagnostics}"
+            ) from exc
+        except BaseException:
+            self.dispose(sandbox)
+            raise
+        return sandbox
+
+    def dispose(self, sandbox: Sandbox) -> None:
+        """Kill and remove the container in the background; nobody waits for it."""
+        sandbox.container.writer.close()
+        task = asyncio.get_running_loop().create_task(self._remove(sandbox))
+        self._disposals.add(task)
+        task.add_done_callback(self._disposals.discard)
+
+    async def kill(self, sandbox: Sandbox) -> None:
+        """Kill and remove the container now, and wait until Docker has done it."""
+        await self._remove(sandbox)
+
+    async def _remove(self, sandbox: Sandbox) -> None:
+        try:
+            await self.adapter.remove_container(sandbox.container_id)
+        except EngineError as exc:
+            # The reaper at the next start finds it by its label.
+            log.warning("could not remove sandbox %s: %s", sandbox.container_id[:12], exc)
+        finally:
+            shutil.rmtree(sandbox.egress_dir, ignore_errors=True)
+
+    async def drain(self) -> None:
+        """Wait for the background removals under way."""
+        while self._disposals:
+            await asyncio.gather(*list(self._disposals), return_exceptions=True)
+
+
+class WarmPool:
+    """Ready sandboxes of one spec; callers are served first come, first served."""
+
+    def __init__(self, factory: SandboxFactory, spec: SandboxSpec, size: int) -> None:
+        self.spec = spec
+        self.size = size
+        self._factory = factory
+        self._ready: deque[Sandbox] = deque()
+        self._waiters: deque[asyncio.Future[Sandbox]] = deque()
+        self._starting = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    async def acquire(self) -> Sandbox:
+        """A fresh, ready sandbox: at once from the pool, else the next one started."""
+        while self._ready:
+            sandbox = self._ready.popleft()
+            if sandbox.alive:
+                self._top_up()
+                return sandbox
+            self._factory.dispose(sandbox)
+        waiter: asyncio.Future[Sandbox] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._top_up()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._deliver(waiter.result())
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def warm_up(self) -> None:
+        """Start filling the pool without waiting for it."""
+        self._top_up()
+
+    def _top_up(self) -> None:
+        if self._closed:
+            return
+        wanted = self.size + len(self._waiters) - len(self._ready) - self._starting
+        for _ in range(max(0, wanted)):
+            self._starting += 1
+            task = asyncio.get_running_loop().create_task(self._start_one())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start_one(self) -> None:
+        try:
+            sandbox = await self._factory.start(self.spec)
+        except EngineError as exc:
+            log.warning("starting a sandbox failed: %s", exc)
+            self._fail_one(exc)
+        except Exception as exc:
+            log.exception("starting a sandbox failed")
+            self._fail_one(EngineUnavailable(f"starting a sandbox failed: {exc!r}"))
+        else:
+            self._deliver(sandbox)
+        finally:
+            self._starting -= 1
+
+    def _deliver(self, sandbox: Sandbox) -> None:
+        if self._closed:
+            self._factory.dispose(sandbox)
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(sandbox)
+                return
+        self._ready.append(sandbox)
+
+    def _fail_one(self, exc: EngineError) -> None:
+        # One waiter per failed start: an engine that is down fails callers at once
+        # instead of leaving them to hang.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
+                return
+
+    async def close(self) -> None:
+        self._closed = True
+        # Not cancelled: a start cancelled halfway leaves a container Docker made but
+        # nobody knows of. Finished starts find the pool closed and dispose of theirs.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._ready:
+            self._factory.dispose(self._ready.popleft())
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(EngineUnavailable("the engine is shutting down"))

@@ -1,0 +1,45 @@
+"""The project as a whole: migrations, the image command, the home page."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from sandbox import images
+
+
+@pytest.mark.django_db
+def test_no_model_change_lacks_its_migration() -> None:
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+
+
+def test_sandbox_image_reports_the_current_image(base_image: str) -> None:
+    out = StringIO()
+    call_command("sandbox_image", "--check", stdout=out)
+    assert out.getvalue().startswith(f"{images.base_image_tag()} (")
+    assert base_image == images.base_image_tag()
+
+
+def test_the_image_tag_changes_when_an_agent_file_changes(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "worker.py").write_text("one")
+    monkeypatch.setattr(images, "AGENT_DIR", agent)
+    images.base_image_tag.cache_clear()
+    try:
+        first = images.base_image_tag()
+        images.base_image_tag.cache_clear()
+        assert images.base_image_tag() == first
+        (agent / "worker.py").write_text("two")
+        images.base_image_tag.cache_clear()
+        assert images.base_image_tag() != first
+    finally:
+        images.base_image_tag.cache_clear()
+
+
+@pytest.mark.django_db
+def test_the_home_page_answers() -> None:
+    response = Client().get("/")
+    assert response.status_code == 200
+    assert b"Sandpit" in response.content
