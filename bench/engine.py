@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -63,7 +63,9 @@ def job(language: Language) -> Job:
     )
 
 
-async def sequential(engine: Engine, language: Language, runs: int) -> tuple[list[float], list[int]]:
+async def sequential(
+    engine: Engine, language: Language, runs: int
+) -> tuple[list[float], list[int]]:
     latencies, durations = [], []
     for _ in range(runs):
         # Give the pool its moment to refill, as between a user's runs.
@@ -125,7 +127,7 @@ async def main() -> None:
     print(f"image: {image}; pool size {args.pool_size}; concurrency {args.concurrency}\n")
     header = (
         f"{'language':<11} {'p50 ms':>7} {'p95 ms':>7} {'duration p50':>13} "
-        f"{'runs/s @' + str(args.concurrency):>11} {'docker run p50':>15} {'p95':>6} {'×':>5}"
+        f"{'runs/s @' + str(args.concurrency):>11} {'docker run p50':>15} {'p95':>6} {'x':>5}"
     )
     print(header)
     try:

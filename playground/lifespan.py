@@ -7,6 +7,10 @@ pools before the first request, instead of making the first user wait for them.
 import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from playground.services import executions_fail_interrupted
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError
 
@@ -17,6 +21,11 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            failed = await sync_to_async(executions_fail_interrupted)(
+                node=settings.SANDBOX_INSTANCE
+            )
+            if failed:
+                log.warning("%d runs were cut short by the last stop; they are now errors", failed)
             try:
                 await get_engine().start()
             except EngineError as exc:

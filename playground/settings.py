@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # serves the API docs page's assets itself, not from a CDN
     "sandbox",
     "playground",
 ]
@@ -123,3 +124,7 @@ SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "")
 SANDBOX_DOCKER_TIMEOUT_S = envint("SANDBOX_DOCKER_TIMEOUT_S", 30, minimum=1)
 SANDBOX_DEBIAN_MIRROR = envstr("SANDBOX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SANDBOX_STATE_DIR = STATE_DIR / "sandbox"
+
+# --- The API ------------------------------------------------------------------------
+# A request body past this is a 413: the engine's own caps (code, stdin, files) fit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 48 * 1024 * 1024, minimum=1024)

@@ -1,18 +1,24 @@
 """What the engine raises, so that callers can answer each case distinctly."""
 
+from sandbox import limits
+
 
 class EngineError(Exception):
     """The engine could not run the job; nothing the code did caused it."""
 
-    retry_after_s: int = 1
+    retry_after_s = limits.BUSY_RETRY_AFTER_S
 
 
 class EngineBusy(EngineError):
     """Every run slot is taken and the waiting line is full: try again shortly."""
 
+    retry_after_s = limits.BUSY_RETRY_AFTER_S
+
 
 class EngineUnavailable(EngineError):
     """The Docker engine does not answer, or the sandbox image is missing."""
+
+    retry_after_s = limits.UNAVAILABLE_RETRY_AFTER_S
 
 
 class JobInvalid(ValueError):

@@ -1,6 +1,11 @@
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,9 @@ from sandbox.engine import Engine, EngineConfig
 # Containers of the test session carry their own instance label, so that tests never
 # touch the containers of a server running beside them, nor it theirs.
 TEST_INSTANCE = f"sandpit-test-{os.getpid()}"
+REPO = Path(__file__).resolve().parent.parent
+LIVE_SERVER_MAX_REQUEST_BYTES = 2 * 1024 * 1024
+SERVER_START_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +50,92 @@ async def engine(engine_config: EngineConfig) -> AsyncIterator[Engine]:
     await engine.close()
     assert engine.adapter.instance_containers() == [], "the engine left containers behind"
     engine.adapter.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    env: dict[str, str]
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against the live server's database; its stdout."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        return done.stdout
+
+    def new_api_key(self, username: str) -> str:
+        return self.manage("create_api_key", "test", "--user", username).strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def sandpit_server(
+    base_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """Sandpit served by uvicorn in a process of its own, as `make run` serves it."""
+    state = tmp_path_factory.mktemp("live-server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SANDPIT_STATE_DIR": str(state),
+        "SANDBOX_INSTANCE": f"{TEST_INSTANCE}-server",
+        "SANDBOX_POOL_SIZE": "2",
+        # Small enough to be reached by a test, as are the slots below.
+        "MAX_REQUEST_BYTES": str(LIVE_SERVER_MAX_REQUEST_BYTES),
+        "SANDBOX_MAX_CONCURRENT_RUNS": "3",
+        "SANDBOX_MAX_QUEUED_RUNS": "2",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env)
+    server.manage("migrate", "--noinput", "-v", "0")
+    log = (state / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "uvicorn"),
+            "playground.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "on",
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_up(server.url, process)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the live server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/v1/openapi.json", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the live server did not answer within {SERVER_START_TIMEOUT_S} s")

@@ -1,0 +1,1 @@
+"""The Riza-compatible /v1 HTTP API (see shared/API.md)."""

@@ -1,0 +1,173 @@
+"""Request and response bodies of the /v1 API, field for field as Riza's client has them."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from ninja import Schema
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from sandbox import limits
+from sandbox.jobs import File, Job, JobKind, Language, Limits
+
+LanguageName = Literal["python", "javascript", "typescript"]
+OutputStatusName = Literal["valid", "json_serialization_error", "error"]
+# A host name, or a wildcard of one: "api.example.com", "*.example.com".
+LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_PATTERN = rf"^(\*\.)?({LABEL}\.)*{LABEL}(:[0-9]{{1,5}})?$"
+
+
+class StrictSchema(BaseModel):
+    # "5" is not a number and 5 is not a string: a wrongly typed field is a 400, as the
+    # API promises, never silently coerced. (Plain pydantic, not ninja.Schema, whose
+    # attribute lookups would take a list for an object.)
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class FileIn(StrictSchema):
+    path: StrictStr
+    contents: StrictStr = ""
+
+
+class BearerAuth(StrictSchema):
+    token: StrictStr
+
+
+class BasicAuth(StrictSchema):
+    user_id: StrictStr = ""
+    password: StrictStr = ""
+
+
+class HeaderAuth(StrictSchema):
+    name: StrictStr
+    value: StrictStr
+
+
+class QueryAuth(StrictSchema):
+    key: StrictStr
+    value: StrictStr
+
+
+class HttpAuth(StrictSchema):
+    bearer: BearerAuth | None = None
+    basic: BasicAuth | None = None
+    header: HeaderAuth | None = None
+    query: QueryAuth | None = None
+
+    @model_validator(mode="after")
+    def one_kind(self) -> "HttpAuth":
+        given = [k for k in ("bearer", "basic", "header", "query") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"give one of bearer, basic, header or query, not {' and '.join(given)}"
+            )
+        return self
+
+
+class HttpAllow(StrictSchema):
+    host: Annotated[StrictStr, Field(pattern=HOST_PATTERN, max_length=253)]
+    auth: HttpAuth | None = None
+
+
+class HttpIn(StrictSchema):
+    allow: list[HttpAllow] | None = None
+
+
+def _documented_range(low: int, high: int, unit: str) -> Any:
+    # The range is enforced, with a message naming it, by the engine's validate_job;
+    # here it only tells clients and the OpenAPI document.
+    return Field(None, description=unit, json_schema_extra={"minimum": low, "maximum": high})
+
+
+class LimitsIn(StrictSchema):
+    execution_timeout: StrictInt | None = _documented_range(
+        limits.MIN_TIMEOUT_S, settings.SANDBOX_MAX_TIMEOUT_S, "seconds, default 30"
+    )
+    memory_size: StrictInt | None = _documented_range(
+        limits.MIN_MEMORY_MIB, settings.SANDBOX_MAX_MEMORY_MIB, "MiB, default 128"
+    )
+
+    def to_limits(self) -> Limits:
+        return Limits(
+            execution_timeout_s=(
+                limits.DEFAULT_TIMEOUT_S
+                if self.execution_timeout is None
+                else self.execution_timeout
+            ),
+            memory_mib=limits.DEFAULT_MEMORY_MIB if self.memory_size is None else self.memory_size,
+        )
+
+
+class RunIn(StrictSchema):
+    code: StrictStr
+    language: LanguageName
+    env: dict[StrictStr, StrictStr] | None = None
+    files: list[FileIn] | None = None
+    http: HttpIn | None = None
+    limits: LimitsIn | None = None
+    runtime_revision_id: StrictStr | None = None
+
+    def job_parts(self) -> dict[str, Any]:
+        return {
+            "language": Language(self.language),
+            "code": self.code,
+            "env": dict(self.env or {}),
+            "files": tuple(File(f.path, f.contents) for f in self.files or ()),
+            "limits": (self.limits or LimitsIn()).to_limits(),
+        }
+
+
+class ExecuteIn(RunIn):
+    args: list[StrictStr] | None = None
+    stdin: StrictStr | None = None
+
+    def to_job(self) -> Job:
+        return Job(
+            kind=JobKind.SCRIPT,
+            args=tuple(self.args or ()),
+            stdin=self.stdin or "",
+            **self.job_parts(),
+        )
+
+
+class ExecuteFunctionIn(RunIn):
+    input: Any = None
+
+    def to_job(self) -> Job:
+        return Job(kind=JobKind.FUNCTION, input=self.input, **self.job_parts())
+
+
+class ExecuteOut(Schema):
+    id: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: int
+
+
+class ExecuteFunctionOut(Schema):
+    output: Any = None
+    output_status: OutputStatusName
+    execution: ExecuteOut
+
+
+class ExecutionDetails(Schema):
+    type: Literal["script", "function", "tool"]
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+class ExecutionOut(Schema):
+    id: str
+    duration: int
+    exit_code: int
+    language: LanguageName
+    started_at: datetime
+    # Ours, beyond Riza's fields: queued, running, succeeded, failed, timed_out,
+    # out_of_memory, stopped, error.
+    status: str
+    details: ExecutionDetails | None = None
+
+
+class ExecutionListOut(Schema):
+    data: list[ExecutionOut]

@@ -1,0 +1,152 @@
+"""The /v1 endpoints: parse, authorise, call one service, shape the response."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import NinjaAPI, Query, Schema
+from ninja.security import HttpBearer
+from pydantic import Field
+
+from playground import selectors, services
+from playground.api.errors import ApiError, ErrorOut, JsonParser, install_error_handlers
+from playground.api.schemas import (
+    ExecuteFunctionIn,
+    ExecuteFunctionOut,
+    ExecuteIn,
+    ExecuteOut,
+    ExecutionListOut,
+    ExecutionOut,
+)
+from playground.models import ApiKey, Execution
+
+ERRORS: dict[int, type[Schema]] = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut, 503: ErrorOut}
+
+
+class ApiKeyAuth(HttpBearer):
+    async def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        return await services.api_key_authenticate(key=token)
+
+
+api = NinjaAPI(
+    title="Sandpit",
+    version="1",
+    description="Riza-compatible code execution: Python, JavaScript and TypeScript in sandboxes.",
+    auth=ApiKeyAuth(),
+    parser=JsonParser(),
+    urls_namespace="v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_error_handlers(api)
+
+
+def _owner(request: HttpRequest) -> Any:
+    api_key: ApiKey = request.auth  # type: ignore[attr-defined]
+    return api_key.owner
+
+
+def _check_runtime_revision(revision_id: str | None) -> None:
+    if revision_id is not None:
+        # Custom runtimes are not built yet: no revision exists to run on.
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"runtime revision {revision_id!r} does not exist; leave runtime_revision_id out "
+            "to run on the base image",
+            "runtime_revision_id",
+        )
+
+
+def _brief(execution: Execution) -> dict[str, Any]:
+    return {
+        "id": execution.id,
+        "exit_code": -1 if execution.exit_code is None else execution.exit_code,
+        "stdout": execution.stdout,
+        "stderr": execution.stderr,
+        "duration": execution.duration_ms or 0,
+    }
+
+
+def _function_response(execution: Execution) -> dict[str, Any]:
+    return {
+        "output": execution.output,
+        "output_status": execution.output_status or "error",
+        "execution": _brief(execution),
+    }
+
+
+def _execution(execution: Execution) -> dict[str, Any]:
+    details = None
+    if execution.is_finished:
+        response = (
+            _brief(execution)
+            if execution.kind == Execution.Kind.SCRIPT
+            else _function_response(execution)
+        )
+        details = {"type": execution.kind, "request": execution.request, "response": response}
+    return {
+        "id": execution.id,
+        "duration": execution.duration_ms or 0,
+        "exit_code": -1 if execution.exit_code is None else execution.exit_code,
+        "language": execution.language,
+        "started_at": execution.started_at,
+        "status": execution.status,
+        "details": details,
+    }
+
+
+@api.post("/execute", response={200: ExecuteOut, **ERRORS}, summary="Run a script")
+async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
+    _check_runtime_revision(body.runtime_revision_id)
+    execution = await services.execution_run(
+        owner=_owner(request),
+        kind=Execution.Kind.SCRIPT,
+        job=body.to_job(),
+        request=body.model_dump(exclude_none=True),
+    )
+    return _brief(execution)
+
+
+@api.post(
+    "/execute-function", response={200: ExecuteFunctionOut, **ERRORS}, summary="Run a function"
+)
+async def execute_function(request: HttpRequest, body: ExecuteFunctionIn) -> dict[str, Any]:
+    _check_runtime_revision(body.runtime_revision_id)
+    execution = await services.execution_run(
+        owner=_owner(request),
+        kind=Execution.Kind.FUNCTION,
+        job=body.to_job(),
+        request=body.model_dump(exclude_none=True) | {"input": body.input},
+    )
+    return _function_response(execution)
+
+
+class ExecutionListQuery(Schema):
+    limit: int = Field(selectors.MAX_PAGE, ge=1, le=selectors.MAX_PAGE)
+    starting_after: str | None = None
+    only_non_zero_exit_codes: bool = False
+
+
+@api.get("/executions", response={200: ExecutionListOut, **ERRORS}, summary="List executions")
+async def list_executions(request: HttpRequest, query: Query[ExecutionListQuery]) -> dict[str, Any]:
+    executions = await selectors.execution_list(
+        owner=_owner(request),
+        limit=query.limit,
+        starting_after=query.starting_after,
+        only_non_zero_exit_codes=query.only_non_zero_exit_codes,
+    )
+    return {"data": [_execution(e) for e in executions]}
+
+
+@api.get(
+    "/executions/{execution_id}",
+    response={200: ExecutionOut, 404: ErrorOut, **ERRORS},
+    summary="Get an execution",
+)
+async def get_execution(request: HttpRequest, execution_id: str) -> dict[str, Any]:
+    execution = await selectors.execution_get(owner=_owner(request), execution_id=execution_id)
+    if execution is None:
+        raise ApiError(
+            404, "not_found", f"no execution {execution_id!r} exists for this API key's owner"
+        )
+    return _execution(execution)

@@ -1,0 +1,128 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from playground.ids import new_execution_id
+from sandbox.jobs import RunResult, RunStatus
+
+
+class ApiKey(models.Model):
+    """A key for the /v1 API. Only its hash is kept; the key itself is shown once."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    # The first characters of the key, so that people can tell their keys apart.
+    prefix = models.CharField(max_length=16)
+    hashed_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Execution(models.Model):
+    """One run, from the API or the playground: what was asked and what came of it."""
+
+    class Kind(models.TextChoices):
+        SCRIPT = "script"
+        FUNCTION = "function"
+        TOOL = "tool"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        TIMED_OUT = "timed_out", "timed out"
+        OUT_OF_MEMORY = "out_of_memory", "out of memory"
+        STOPPED = "stopped"
+        ERROR = "error"
+
+    FINISHED = frozenset(
+        {
+            Status.SUCCEEDED,
+            Status.FAILED,
+            Status.TIMED_OUT,
+            Status.OUT_OF_MEMORY,
+            Status.STOPPED,
+            Status.ERROR,
+        }
+    )
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_execution_id, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="executions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    language = models.CharField(max_length=16)
+    code = models.TextField()
+    # The request as received, with every credential replaced by a mask.
+    request = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    exit_code = models.IntegerField(null=True, blank=True)
+    stdout = models.TextField(blank=True, default="")
+    stderr = models.TextField(blank=True, default="")
+    output = models.JSONField(null=True, blank=True)
+    output_status = models.CharField(max_length=32, blank=True, default="")
+    duration_ms = models.IntegerField(null=True, blank=True)
+    # Why the engine could not run it (busy, unreachable, interrupted), for people.
+    error_reason = models.TextField(blank=True, default="")
+    # The server instance that ran it: a restart fails only its own unfinished runs.
+    node = models.CharField(max_length=100, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["owner", "-id"], name="execution_owner_newest")]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    def record_result(self, result: RunResult) -> None:
+        self.status = _STATUS_OF_RUN[result.status]
+        self.exit_code = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+        self.duration_ms = result.duration_ms
+        self.output = result.output
+        self.output_status = result.output_status.value if result.output_status else ""
+        self.finished_at = timezone.now()
+
+    def record_failure(self, reason: str) -> None:
+        """The engine could not run it: an error with a reason, never a silent gap."""
+        self.status = self.Status.ERROR
+        self.error_reason = reason
+        self.exit_code = -1 if self.exit_code is None else self.exit_code
+        self.duration_ms = self.duration_ms or 0
+        if self.kind != self.Kind.SCRIPT:
+            self.output_status = "error"
+        if not self.stderr.endswith(reason + "\n"):
+            self.stderr += f"Sandpit: {reason}\n"
+        self.finished_at = timezone.now()
+
+
+_STATUS_OF_RUN = {
+    RunStatus.SUCCEEDED: Execution.Status.SUCCEEDED,
+    RunStatus.FAILED: Execution.Status.FAILED,
+    RunStatus.TIMED_OUT: Execution.Status.TIMED_OUT,
+    RunStatus.OUT_OF_MEMORY: Execution.Status.OUT_OF_MEMORY,
+    RunStatus.STOPPED: Execution.Status.STOPPED,
+    RunStatus.ERROR: Execution.Status.ERROR,
+}

@@ -1,0 +1,116 @@
+"""Writes: API keys and executions. Views call these; they never reach the engine themselves."""
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from playground.masking import mask_request
+from playground.models import ApiKey, Execution
+from sandbox.engine import get_engine
+from sandbox.errors import EngineError, JobInvalid
+from sandbox.jobs import EventSink, Job, validate_job
+
+KEY_PREFIX = "sp_"
+# How much of a key is kept in clear to tell keys apart: "sp_" and 8 characters.
+VISIBLE_KEY_CHARS = 11
+# last_used_at is a convenience, not an audit log: one write a minute per key at most.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_key(key: str) -> str:
+    # A fast hash is right here: keys are 256 random bits, not passwords to stretch.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_create(*, owner: User, name: str) -> tuple[ApiKey, str]:
+    """Make a key; the key in clear is returned this once and never stored."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        owner=owner, name=name, prefix=key[:VISIBLE_KEY_CHARS], hashed_key=hash_key(key)
+    )
+    return api_key, key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+
+
+async def api_key_authenticate(*, key: str) -> ApiKey | None:
+    """The active key behind this bearer token, or None; notes when it was last used."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    api_key = (
+        await ApiKey.objects.select_related("owner")
+        .filter(hashed_key=hash_key(key), revoked_at__isnull=True, owner__is_active=True)
+        .afirst()
+    )
+    if api_key is None:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        api_key.last_used_at = now
+        await api_key.asave(update_fields=["last_used_at"])
+    return api_key
+
+
+async def execution_run(
+    *,
+    owner: User,
+    kind: Execution.Kind,
+    job: Job,
+    request: dict[str, Any],
+    on_event: EventSink | None = None,
+) -> Execution:
+    """Record the run, run it, record what came of it. Engine errors are recorded, then raised.
+
+    A job that breaks a rule (JobInvalid) is refused before anything is recorded.
+    """
+    validate_job(
+        job,
+        max_timeout_s=settings.SANDBOX_MAX_TIMEOUT_S,
+        max_memory_mib=settings.SANDBOX_MAX_MEMORY_MIB,
+    )
+    execution = await Execution.objects.acreate(
+        owner=owner,
+        kind=kind,
+        language=job.language.value,
+        code=job.code,
+        request=mask_request(request),
+        node=settings.SANDBOX_INSTANCE,
+    )
+    try:
+        result = await get_engine().run(replace(job, run_id=execution.id), on_event)
+    except (EngineError, JobInvalid) as exc:
+        execution.record_failure(str(exc))
+        await execution.asave()
+        raise
+    except asyncio.CancelledError:
+        # The client went away or the server is stopping: the record must still end.
+        execution.record_failure("the run was interrupted before it finished")
+        await asyncio.shield(execution.asave())
+        raise
+    execution.record_result(result)
+    await execution.asave()
+    return execution
+
+
+def executions_fail_interrupted(*, node: str) -> int:
+    """Runs this node left unfinished when it stopped end as errors, not "running" forever."""
+    unfinished = Execution.objects.filter(
+        node=node, status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING]
+    )
+    count = 0
+    for execution in unfinished:
+        execution.record_failure("the server restarted before the run finished")
+        execution.save()
+        count += 1
+    return count

@@ -1,0 +1,287 @@
+"""The /v1 API through Riza's own Python client, against a live server."""
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+import rizaio
+
+from tests.conftest import LIVE_SERVER_MAX_REQUEST_BYTES, LiveServer
+
+SEED = 'def execute(input): return { "name": input["name"], "executed": True }'
+
+
+@pytest.fixture(scope="session")
+def alice(sandpit_server: LiveServer) -> rizaio.Riza:
+    return rizaio.Riza(
+        api_key=sandpit_server.new_api_key("alice"), base_url=sandpit_server.url, max_retries=0
+    )
+
+
+@pytest.fixture(scope="session")
+def bob(sandpit_server: LiveServer) -> rizaio.Riza:
+    return rizaio.Riza(
+        api_key=sandpit_server.new_api_key("bob"), base_url=sandpit_server.url, max_retries=0
+    )
+
+
+def raw_post(client: rizaio.Riza, path: str, content: bytes) -> httpx.Response:
+    return httpx.post(
+        str(client.base_url).rstrip("/") + path,
+        content=content,
+        headers={"Authorization": f"Bearer {client.api_key}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+
+
+def raw_get(client: rizaio.Riza, path: str) -> httpx.Response:
+    return httpx.get(
+        str(client.base_url).rstrip("/") + path,
+        headers={"Authorization": f"Bearer {client.api_key}"},
+    )
+
+
+def test_the_seed_example_works_exactly(alice: rizaio.Riza) -> None:
+    response = alice.command.exec_func(language="python", code=SEED, input={"name": "John"})
+    assert response.output == {"name": "John", "executed": True}
+    assert response.output_status == "valid"
+    assert response.execution.exit_code == 0
+    assert (response.execution.stdout, response.execution.stderr) == ("", "")
+    assert response.execution.id.startswith("exec_")
+    assert isinstance(response.execution.duration, int)
+
+
+def test_a_script_runs_with_every_part_of_its_request(alice: rizaio.Riza) -> None:
+    response = alice.command.exec(
+        language="javascript",
+        code="const fs = require('fs');\n"
+        "console.log(process.argv.slice(2).join(','), fs.readFileSync(0, 'utf8'), process.env.WHO, fs.readFileSync('d/f.txt', 'utf8'));\n"
+        "console.error('warned');\nprocess.exit(2);",
+        args=["a", "b"],
+        stdin="in",
+        env={"WHO": "me"},
+        files=[{"path": "d/f.txt", "contents": "file"}],
+        limits={"execution_timeout": 10, "memory_size": 256},
+    )
+    assert response.stdout == "a,b in me file\n"
+    assert response.stderr == "warned\n"
+    assert response.exit_code == 2
+    assert response.id.startswith("exec_")
+
+
+def test_a_function_error_and_a_non_json_result_are_reported(alice: rizaio.Riza) -> None:
+    failed = alice.command.exec_func(
+        language="typescript", code="function execute(i: number) { throw new Error('no'); }"
+    )
+    assert (failed.output_status, failed.output) == ("error", None)
+    assert "Error: no" in failed.execution.stderr
+    odd = alice.command.exec_func(language="python", code="def execute(input):\n    return {1, 2}")
+    assert odd.output_status == "json_serialization_error"
+
+
+def test_a_run_is_recorded_and_can_be_fetched(alice: rizaio.Riza) -> None:
+    ran = alice.command.exec_func(language="python", code=SEED, input={"name": "Ada"})
+    execution = alice.executions.get(ran.execution.id)
+    assert execution.id == ran.execution.id
+    assert execution.language == "python"
+    assert execution.exit_code == 0
+    assert execution.started_at.tzinfo is not None
+    assert execution.details is not None and execution.details.type == "function"
+    assert execution.details.request.code == SEED
+    assert execution.details.request.input == {"name": "Ada"}
+    assert execution.details.response.output == {"name": "Ada", "executed": True}
+    assert execution.details.response.execution.id == ran.execution.id
+
+
+def test_history_pages_newest_first_without_repeats_or_gaps(sandpit_server: LiveServer) -> None:
+    client = rizaio.Riza(
+        api_key=sandpit_server.new_api_key("pager"), base_url=sandpit_server.url, max_retries=0
+    )
+    made = [client.command.exec(language="python", code=f"print({i})").id for i in range(7)]
+    first_page = client.executions.list(limit=3)
+    assert [e.id for e in first_page.data] == made[::-1][:3]
+    seen = [e.id for e in client.executions.list(limit=3)]  # the client follows every page
+    assert seen == made[::-1]
+
+
+def test_history_can_show_only_non_zero_exit_codes(sandpit_server: LiveServer) -> None:
+    client = rizaio.Riza(
+        api_key=sandpit_server.new_api_key("filter"), base_url=sandpit_server.url, max_retries=0
+    )
+    ok = client.command.exec(language="python", code="print('fine')")
+    bad = client.command.exec(language="python", code="raise SystemExit(5)")
+    failing = [e.id for e in client.executions.list(only_non_zero_exit_codes=True)]
+    everything = [e.id for e in client.executions.list()]
+    assert failing == [bad.id]
+    assert everything == [bad.id, ok.id]
+
+
+def test_credentials_never_come_back_from_history(alice: rizaio.Riza) -> None:
+    secrets = [
+        "bearer-secret-123",
+        "basic-secret-456",
+        "header-secret-789",
+        "query-secret-000",
+        "env-secret-abc",
+    ]
+    ran = alice.command.exec(
+        language="python",
+        code="print('hi')",
+        env={"TOKEN": secrets[4]},
+        http={
+            "allow": [
+                {"host": "api.example.com", "auth": {"bearer": {"token": secrets[0]}}},
+                {
+                    "host": "*.example.org",
+                    "auth": {"basic": {"user_id": "me", "password": secrets[1]}},
+                },
+                {
+                    "host": "h.example.net",
+                    "auth": {"header": {"name": "X-Key", "value": secrets[2]}},
+                },
+                {"host": "q.example.net", "auth": {"query": {"key": "k", "value": secrets[3]}}},
+            ]
+        },
+    )
+    one = raw_get(alice, f"/v1/executions/{ran.id}").text
+    listed = raw_get(alice, "/v1/executions").text
+    for secret in secrets:
+        assert secret not in one
+        assert secret not in listed
+    request = json.loads(one)["details"]["request"]
+    assert request["http"]["allow"][0]["host"] == "api.example.com"
+    assert request["http"]["allow"][1]["auth"]["basic"]["user_id"] == "me"
+    assert request["env"] == {"TOKEN": "********"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"language": "python"}, "code", "required"),
+        ({"code": "x", "language": "ruby"}, "language", "python"),
+        ({"code": 5, "language": "python"}, "code", "string"),
+        (
+            {"code": "x", "language": "python", "limits": {"execution_timeout": 0}},
+            "limits.execution_timeout",
+            "between 1 and",
+        ),
+        (
+            {"code": "x", "language": "python", "limits": {"memory_size": 100000}},
+            "limits.memory_size",
+            "between 16 and",
+        ),
+        (
+            {"code": "x", "language": "python", "limits": {"execution_timeout": "5"}},
+            "limits.execution_timeout",
+            "integer",
+        ),
+        (
+            {"code": "x", "language": "python", "files": [{"path": "/etc/passwd", "contents": ""}]},
+            "files.0.path",
+            "relative",
+        ),
+        (
+            {"code": "x", "language": "python", "files": [{"path": "a/../../b", "contents": ""}]},
+            "files.0.path",
+            "..",
+        ),
+        ({"code": "x", "language": "python", "args": ["a", 1]}, "args.1", "string"),
+        (
+            {"code": "x", "language": "python", "runtime_revision_id": "rev_nope"},
+            "runtime_revision_id",
+            "does not exist",
+        ),
+        (
+            {"code": "x", "language": "python", "http": {"allow": [{"host": "http://x.com/"}]}},
+            "http.allow.0.host",
+            "pattern",
+        ),
+    ],
+)
+def test_a_bad_request_is_a_400_naming_its_field(
+    alice: rizaio.Riza, body: dict[str, object], field: str, words: str
+) -> None:
+    with pytest.raises(rizaio.BadRequestError) as refused:
+        alice.post("/v1/execute", body=body, cast_to=object)
+    error = refused.value.body["error"]  # type: ignore[index]
+    assert error["field"] == field
+    assert words in error["message"]
+
+
+def test_malformed_and_absurdly_deep_json_are_400s(alice: rizaio.Riza) -> None:
+    broken = raw_post(alice, "/v1/execute", b'{"code": "x", "language": ')
+    assert broken.status_code == 400
+    assert broken.json()["error"]["code"] == "invalid_json"
+    deep = (
+        '{"code": "def execute(i): return 1", "language": "python", "input": '
+        + "[" * 10000
+        + "]" * 10000
+        + "}"
+    )
+    refused = raw_post(alice, "/v1/execute-function", deep.encode())
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"].startswith("input")
+    not_an_object = raw_post(alice, "/v1/execute", b"[1, 2]")
+    assert not_an_object.status_code == 400
+
+
+def test_a_body_over_the_size_limit_is_a_413(alice: rizaio.Riza) -> None:
+    body = json.dumps({"code": "x" * LIVE_SERVER_MAX_REQUEST_BYTES, "language": "python"}).encode()
+    response = raw_post(alice, "/v1/execute", body)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_no_key_an_unknown_key_and_a_garbled_header_are_401s(sandpit_server: LiveServer) -> None:
+    for key in ["sp_not-a-real-key", "something-else"]:
+        client = rizaio.Riza(api_key=key, base_url=sandpit_server.url, max_retries=0)
+        with pytest.raises(rizaio.AuthenticationError):
+            client.executions.list()
+    bare = httpx.get(f"{sandpit_server.url}/v1/executions")
+    assert bare.status_code == 401
+    assert bare.json()["error"]["code"] == "unauthorized"
+
+
+def test_another_owners_execution_is_a_404(alice: rizaio.Riza, bob: rizaio.Riza) -> None:
+    mine = alice.command.exec(language="python", code="print('mine')")
+    with pytest.raises(rizaio.NotFoundError):
+        bob.executions.get(mine.id)
+    assert mine.id not in [e.id for e in bob.executions.list()]
+
+
+def test_past_its_slots_and_queue_the_api_answers_503_with_retry_after(
+    sandpit_server: LiveServer,
+) -> None:
+    client = rizaio.Riza(
+        api_key=sandpit_server.new_api_key("crowd"), base_url=sandpit_server.url, max_retries=0
+    )
+    outcomes: list[str] = []
+
+    def sleep_there() -> None:
+        try:
+            client.command.exec(language="python", code="import time\ntime.sleep(3)")
+            outcomes.append("ran")
+        except rizaio.APIStatusError as exc:
+            outcomes.append(str(exc.status_code))
+
+    # The live server runs 3 at once and lets 2 wait: 5 sleepers fill it.
+    sleepers = [threading.Thread(target=sleep_there) for _ in range(5)]
+    for thread in sleepers:
+        thread.start()
+    try:
+        for _ in range(200):  # until all five are recorded, hence admitted
+            if len(client.executions.list().data) == 5:
+                break
+            time.sleep(0.02)
+        response = raw_post(client, "/v1/execute", b'{"language": "python", "code": "print(1)"}')
+    finally:
+        for thread in sleepers:
+            thread.join()
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "engine_busy"
+    assert outcomes == ["ran"] * 5
+    refused = client.executions.list().data[0]
+    assert (refused.exit_code, refused.status) == (-1, "error"), "a refused run is still recorded"  # type: ignore[attr-defined]

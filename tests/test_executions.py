@@ -1,0 +1,72 @@
+"""Execution records and API keys at the service level: what the API relies on."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
+
+from playground import services
+from playground.models import ApiKey, Execution
+from sandbox.docker_adapter import DockerAdapter
+from sandbox.engine import Engine, EngineConfig
+from sandbox.errors import EngineUnavailable
+from tests.runs import script
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    return User.objects.create(username="owner")
+
+
+def test_a_key_is_shown_once_and_stored_only_as_a_hash(owner: User) -> None:
+    api_key, key = services.api_key_create(owner=owner, name="laptop")
+    stored = ApiKey.objects.get(pk=api_key.pk)
+    assert key.startswith("sp_") and stored.prefix == key[:11]
+    assert key not in {stored.hashed_key, stored.prefix, stored.name}
+    assert async_to_sync(services.api_key_authenticate)(key=key) == stored
+
+
+def test_a_revoked_key_no_longer_authenticates(owner: User) -> None:
+    api_key, key = services.api_key_create(owner=owner, name="old")
+    services.api_key_revoke(api_key=api_key)
+    assert async_to_sync(services.api_key_authenticate)(key=key) is None
+
+
+def test_a_run_the_engine_cannot_take_is_recorded_as_an_error(
+    owner: User, engine_config: EngineConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = DockerAdapter(instance="nowhere", timeout_s=2, base_url=f"unix://{tmp_path}/no.sock")
+    down = Engine(replace(engine_config, instance="nowhere", pool_size=0), adapter=adapter)
+    monkeypatch.setattr(services, "get_engine", lambda: down)
+
+    async def run() -> None:
+        await services.execution_run(
+            owner=owner,
+            kind=Execution.Kind.SCRIPT,
+            job=script("python", "print(1)"),
+            request={"code": "print(1)"},
+        )
+
+    with pytest.raises(EngineUnavailable):
+        async_to_sync(run)()
+    execution = Execution.objects.get(owner=owner)
+    assert execution.status == Execution.Status.ERROR
+    assert execution.code == "print(1)"
+    assert "Docker engine" in execution.error_reason
+
+
+def test_runs_left_unfinished_by_a_restart_end_as_errors(owner: User) -> None:
+    mine = Execution.objects.create(
+        owner=owner, kind="script", language="python", code="x", node="here"
+    )
+    other_node = Execution.objects.create(
+        owner=owner, kind="script", language="python", code="x", node="there"
+    )
+    assert services.executions_fail_interrupted(node="here") == 1
+    mine.refresh_from_db()
+    other_node.refresh_from_db()
+    assert mine.status == Execution.Status.ERROR
+    assert "restarted" in mine.error_reason
+    assert other_node.status == Execution.Status.QUEUED
