@@ -15,7 +15,7 @@ from playground.masking import mask_request
 from playground.models import ApiKey, Execution
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
-from sandbox.jobs import EventSink, Job, validate_job
+from sandbox.jobs import EventSink, Job, RunEvent, validate_job
 
 KEY_PREFIX = "sp_"
 # How much of a key is kept in clear to tell keys apart: "sp_" and 8 characters.
@@ -87,8 +87,23 @@ async def execution_run(
         request=mask_request(request),
         node=settings.SANDBOX_INSTANCE,
     )
+    marking: set[asyncio.Task[int]] = set()
+
+    async def relay(event: RunEvent) -> None:
+        if event.kind == "status" and event.data == "running":
+            # Not awaited: the run goes on meanwhile. The filter makes it a no-op if the
+            # final save got there first.
+            task = asyncio.create_task(
+                Execution.objects.filter(id=execution.id, status=Execution.Status.QUEUED).aupdate(
+                    status=Execution.Status.RUNNING
+                )
+            )
+            marking.add(task)
+        if on_event is not None:
+            await on_event(event)
+
     try:
-        result = await get_engine().run(replace(job, run_id=execution.id), on_event)
+        result = await get_engine().run(replace(job, run_id=execution.id), relay)
     except (EngineError, JobInvalid) as exc:
         execution.record_failure(str(exc))
         await execution.asave()
@@ -98,6 +113,7 @@ async def execution_run(
         execution.record_failure("the run was interrupted before it finished")
         await asyncio.shield(execution.asave())
         raise
+    await asyncio.gather(*marking)
     execution.record_result(result)
     await execution.asave()
     return execution

@@ -285,3 +285,24 @@ def test_past_its_slots_and_queue_the_api_answers_503_with_retry_after(
     assert outcomes == ["ran"] * 5
     refused = client.executions.list().data[0]
     assert (refused.exit_code, refused.status) == (-1, "error"), "a refused run is still recorded"  # type: ignore[attr-defined]
+
+
+def test_a_run_in_progress_shows_as_running(sandpit_server: LiveServer) -> None:
+    client = rizaio.Riza(api_key=sandpit_server.new_api_key("watcher"), base_url=sandpit_server.url, max_retries=0)
+    runner = threading.Thread(
+        target=client.command.exec, kwargs={"language": "python", "code": "import time\ntime.sleep(2)"}
+    )
+    runner.start()
+    seen = set()
+    try:
+        for _ in range(300):
+            listed = client.executions.list().data
+            if listed:
+                seen.add(listed[0].status)  # type: ignore[attr-defined]
+                if "running" in seen:
+                    break
+            time.sleep(0.01)
+    finally:
+        runner.join()
+    assert "running" in seen
+    assert client.executions.list().data[0].status == "succeeded"  # type: ignore[attr-defined]

@@ -1,0 +1,51 @@
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from playground.models import ApiKey, Execution
+from playground.services import api_key_revoke
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "prefix", "owner", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "owner__username")
+    # The hash is useless to people and the key itself is never stored.
+    exclude = ("hashed_key",)
+    readonly_fields = ("owner", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are made where they can be shown once: create_api_key
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "id",
+        "owner",
+        "kind",
+        "language",
+        "status",
+        "exit_code",
+        "duration_ms",
+        "started_at",
+    )
+    list_filter = ("status", "language", "kind", "started_at")
+    search_fields = ("id",)
+    date_hierarchy = "started_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A record of what happened: nobody edits it. The stored request is already masked.
+        return [f.name for f in Execution._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
