@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -79,6 +81,8 @@ class Execution(models.Model):
     duration_ms = models.IntegerField(null=True, blank=True)
     # Why the engine could not run it (busy, unreachable, interrupted), for people.
     error_reason = models.TextField(blank=True, default="")
+    # Anyone with the link may see a shared run; its id is unguessable (80 random bits).
+    is_shared = models.BooleanField(default=False)
     # The server instance that ran it: a restart fails only its own unfinished runs.
     node = models.CharField(max_length=100, blank=True, default="")
     started_at = models.DateTimeField(default=timezone.now)
@@ -94,6 +98,24 @@ class Execution(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    def state(self) -> dict[str, Any]:
+        """What a watcher of this run is shown: never the request, so never env or credentials."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "language": self.language,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "duration": self.duration_ms,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "output": self.output,
+            "output_status": self.output_status or None,
+            "error_reason": self.error_reason,
+            "started_at": self.started_at.isoformat(),
+            "is_shared": self.is_shared,
+        }
 
     def record_result(self, result: RunResult) -> None:
         self.status = _STATUS_OF_RUN[result.status]

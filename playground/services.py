@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from playground.live import live_runs
 from playground.masking import mask_request
 from playground.models import ApiKey, Execution
 from sandbox.engine import get_engine
@@ -62,24 +63,16 @@ async def api_key_authenticate(*, key: str) -> ApiKey | None:
     return api_key
 
 
-async def execution_run(
-    *,
-    owner: User,
-    kind: Execution.Kind,
-    job: Job,
-    request: dict[str, Any],
-    on_event: EventSink | None = None,
+async def execution_create(
+    *, owner: User, kind: Execution.Kind, job: Job, request: dict[str, Any]
 ) -> Execution:
-    """Record the run, run it, record what came of it. Engine errors are recorded, then raised.
-
-    A job that breaks a rule (JobInvalid) is refused before anything is recorded.
-    """
+    """Record an accepted run as queued. A job that breaks a rule is refused (JobInvalid) first."""
     validate_job(
         job,
         max_timeout_s=settings.SANDBOX_MAX_TIMEOUT_S,
         max_memory_mib=settings.SANDBOX_MAX_MEMORY_MIB,
     )
-    execution = await Execution.objects.acreate(
+    return await Execution.objects.acreate(
         owner=owner,
         kind=kind,
         language=job.language.value,
@@ -87,6 +80,15 @@ async def execution_run(
         request=mask_request(request),
         node=settings.SANDBOX_INSTANCE,
     )
+
+
+async def execution_execute(
+    *, execution: Execution, job: Job, on_event: EventSink | None = None
+) -> Execution:
+    """Run a recorded execution and record what came of it.
+
+    Engine errors are recorded on the execution, then raised.
+    """
     marking: set[asyncio.Task[int]] = set()
 
     async def relay(event: RunEvent) -> None:
@@ -117,6 +119,39 @@ async def execution_run(
     execution.record_result(result)
     await execution.asave()
     return execution
+
+
+async def execution_run(
+    *, owner: User, kind: Execution.Kind, job: Job, request: dict[str, Any]
+) -> Execution:
+    """Record the run, run it, and return it finished: the API's path."""
+    execution = await execution_create(owner=owner, kind=kind, job=job, request=request)
+    return await execution_execute(execution=execution, job=job)
+
+
+async def execution_start(
+    *, owner: User, kind: Execution.Kind, job: Job, request: dict[str, Any]
+) -> Execution:
+    """Record the run and start it in the background, streaming to its watchers.
+
+    The playground's path: the page gets the id at once and watches over a WebSocket.
+    """
+    execution = await execution_create(owner=owner, kind=kind, job=job, request=request)
+    live_runs.start(
+        execution, lambda sink: execution_execute(execution=execution, job=job, on_event=sink)
+    )
+    return execution
+
+
+async def execution_stop(*, execution: Execution) -> bool:
+    """Kill a run that is going on this server; False when it is not going here."""
+    return await get_engine().stop(execution.id)
+
+
+def execution_share(*, execution: Execution, shared: bool) -> None:
+    """Shared: anyone with the link may see the run (never its env or credentials)."""
+    execution.is_shared = shared
+    execution.save(update_fields=["is_shared"])
 
 
 def executions_fail_interrupted(*, node: str) -> int:

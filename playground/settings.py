@@ -85,7 +85,17 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS_URL = envstr("REDIS_URL", "")
+if REDIS_URL:
+    # Many nodes: any node's socket can stream any run.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -134,3 +144,12 @@ SANDBOX_STATE_DIR = STATE_DIR / "sandbox"
 # --- The API ------------------------------------------------------------------------
 # A request body past this is a 413: the engine's own caps (code, stdin, files) fit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 48 * 1024 * 1024, minimum=1024)
+
+# --- The playground -----------------------------------------------------------------
+# Visitors who are not signed in may run code as a guest of their browser session.
+PLAYGROUND_ANONYMOUS = envbool("PLAYGROUND_ANONYMOUS", True)
+# Runs a minute per client address for guests; signed-in users are not limited.
+PLAYGROUND_GUEST_RUNS_PER_MINUTE = envint("PLAYGROUND_GUEST_RUNS_PER_MINUTE", 30, minimum=1)
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from playground import views
@@ -6,6 +7,13 @@ from playground.api.v1 import api
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("runs", views.start_run, name="start_run"),
+    path("e/<str:execution_id>", views.execution_page, name="execution"),
+    path("e/<str:execution_id>/share", views.share, name="share"),
+    path("history", views.history, name="history"),
+    path("keys", views.api_keys, name="api_keys"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,224 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The playground's pages: the editor, a run's permalink, history, API keys."""
+
+import json
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
+from pydantic import ValidationError
+
+from playground import services
+from playground.api.errors import field_of, validation_message
+from playground.api.schemas import ExecuteFunctionIn, ExecuteIn
+from playground.guests import aplayground_owner, is_guest, viewer_id
+from playground.models import ApiKey, Execution
+from sandbox import limits
+from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid
+
+HISTORY_PAGE_SIZE = 25
+RATE_WINDOW_S = 60
 
 
+def _visible_execution(request: HttpRequest, execution_id: str) -> tuple[Execution, bool]:
+    """The run and whether the viewer owns it; 404 unless owned or shared."""
+    execution = Execution.objects.filter(id=execution_id).first()
+    if execution is None:
+        raise Http404("no such run")
+    owner = viewer_id(request.user, request.session) == execution.owner_id
+    if not (owner or execution.is_shared):
+        raise Http404("no such run")
+    return execution, owner
+
+
+def _fork_of(request: HttpRequest, execution_id: str) -> dict[str, Any] | None:
+    try:
+        execution, _ = _visible_execution(request, execution_id)
+    except Http404:
+        return None
+    stored = execution.request
+    return {
+        "language": execution.language,
+        "mode": "function" if execution.kind == Execution.Kind.FUNCTION else "script",
+        "code": execution.code,
+        "input": json.dumps(stored.get("input"), indent=2) if "input" in stored else "",
+        "stdin": stored.get("stdin", ""),
+        "args": stored.get("args", []),
+        "files": stored.get("files", []),
+        # Env values are masked in the record: the names come back, the values do not.
+        "env": dict.fromkeys(stored.get("env", {}), ""),
+        "limits": stored.get("limits", {}),
+    }
+
+
+@ensure_csrf_cookie  # the page's script posts runs with the token from this cookie
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    fork = request.GET.get("fork")
+    context = {
+        "fork": _fork_of(request, fork) if fork else None,
+        "defaults": {
+            "execution_timeout": limits.DEFAULT_TIMEOUT_S,
+            "memory_size": limits.DEFAULT_MEMORY_MIB,
+            "max_timeout": settings.SANDBOX_MAX_TIMEOUT_S,
+            "max_memory": settings.SANDBOX_MAX_MEMORY_MIB,
+        },
+        "can_run": request.user.is_authenticated or settings.PLAYGROUND_ANONYMOUS,
+    }
+    return render(request, "home.html", context)
+
+
+def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
+    body: dict[str, Any] = {"code": "invalid_request", "message": message}
+    if field:
+        body["field"] = field
+    return JsonResponse({"error": body}, status=status)
+
+
+def _over_guest_rate(request: HttpRequest) -> bool:
+    client = request.META.get("REMOTE_ADDR", "unknown")
+    key = f"guest-runs:{client}"
+    cache.add(key, 0, RATE_WINDOW_S)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, RATE_WINDOW_S)
+        count = 1
+    return count > settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
+
+
+@require_POST
+async def start_run(request: HttpRequest) -> HttpResponse:
+    """Start a run from the editor; the page then watches it over its WebSocket."""
+    try:
+        body = json.loads(request.body)
+    except (ValueError, RecursionError):
+        return _error(400, "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    mode = body.pop("mode", "script")
+    schemas: dict[str, type[ExecuteIn | ExecuteFunctionIn]] = {
+        "script": ExecuteIn,
+        "function": ExecuteFunctionIn,
+    }
+    schema = schemas.get(mode)
+    if schema is None:
+        return _error(400, "mode must be script or function", "mode")
+    try:
+        parsed = schema.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = field_of(first["loc"])
+        return _error(400, validation_message(dict(first), field), field or None)
+    if parsed.runtime_revision_id:
+        return _error(400, "custom runtimes are not available yet", "runtime_revision_id")
+    user = await request.auser()
+    if not user.is_authenticated:
+        if not settings.PLAYGROUND_ANONYMOUS:
+            return _error(401, "sign in to run code")
+        if await sync_to_async(_over_guest_rate)(request):
+            minute = settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
+            return JsonResponse(
+                {
+                    "error": {
+                        "code": "rate_limited",
+                        "message": f"guests may start {minute} runs a minute; "
+                        "wait a moment, or sign in for more",
+                    }
+                },
+                status=429,
+                headers={"Retry-After": str(RATE_WINDOW_S)},
+            )
+    owner = await aplayground_owner(request)
+    if owner is None:
+        return _error(401, "sign in to run code")
+    kind = Execution.Kind.FUNCTION if mode == "function" else Execution.Kind.SCRIPT
+    request_record = parsed.model_dump(exclude_none=True)
+    try:
+        execution = await services.execution_start(
+            owner=owner,
+            kind=kind,
+            job=parsed.to_job(),
+            request=request_record,
+        )
+    except JobInvalid as exc:
+        return _error(400, str(exc), exc.field)
+    except (EngineBusy, EngineUnavailable) as exc:
+        return _error(503, str(exc))
+    return JsonResponse({"id": execution.id, "permalink": f"/e/{execution.id}"}, status=201)
+
+
+def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:
+    execution, is_owner = _visible_execution(request, execution_id)
+    stored = execution.request
+    context = {
+        "execution": execution,
+        "is_owner": is_owner,
+        "state": execution.state(),
+        "input_json": json.dumps(stored["input"], indent=2) if "input" in stored else None,
+        "stdin": stored.get("stdin", ""),
+        "args": stored.get("args", []),
+    }
+    return render(request, "execution.html", context)
+
+
+@require_POST
+def share(request: HttpRequest, execution_id: str) -> HttpResponse:
+    execution, is_owner = _visible_execution(request, execution_id)
+    if not is_owner:
+        raise Http404("no such run")
+    services.execution_share(execution=execution, shared=request.POST.get("shared") == "1")
+    return redirect("execution", execution_id=execution.id)
+
+
+def history(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_id(request.user, request.session)
+    executions = Execution.objects.filter(owner_id=viewer).order_by("-id")
+    filters = {}
+    for name, choices in (
+        ("language", ("python", "javascript", "typescript")),
+        ("kind", tuple(Execution.Kind.values)),
+        ("status", tuple(Execution.Status.values)),
+    ):
+        value = request.GET.get(name, "")
+        if value in choices:
+            executions = executions.filter(**{name: value})
+            filters[name] = value
+    page = Paginator(executions, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filters": filters,
+        "statuses": Execution.Status.choices,
+        "kinds": Execution.Kind.choices,
+        "query": "&".join(f"{k}={v}" for k, v in filters.items()),
+    }
+    return render(request, "history.html", context)
+
+
+@login_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    new_key = None
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            api_key = ApiKey.objects.filter(
+                owner_id=request.user.pk, pk=request.POST["revoke"]
+            ).first()
+            if api_key is not None:
+                services.api_key_revoke(api_key=api_key)
+                messages.success(request, f"Revoked {api_key.name}.")
+        else:
+            name = request.POST.get("name", "").strip()[:100] or "unnamed"
+            _, new_key = services.api_key_create(owner=request.user, name=name)  # type: ignore[arg-type]
+    context = {
+        "keys": ApiKey.objects.filter(owner_id=request.user.pk),
+        "new_key": new_key,
+        "is_guest": is_guest(request.user),  # type: ignore[arg-type]
+        "base_url": request.build_absolute_uri("/").rstrip("/"),
+    }
+    return render(request, "api_keys.html", context)

@@ -1,3 +1,4 @@
+import asyncio
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from sandbox import engine as engine_module
 from sandbox import images
 from sandbox.docker_adapter import DockerAdapter
 from sandbox.engine import Engine, EngineConfig
@@ -42,10 +44,20 @@ def engine_config(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_engine_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Any engine made from the settings in this process (get_engine) is the tests' own,
+    # never one that would reap the containers of a `make run` server beside them.
+    settings.SANDBOX_INSTANCE = f"{TEST_INSTANCE}-app"
+    settings.SANDBOX_STATE_DIR = tmp_path_factory.mktemp("app-sandbox-state")
+
+
 @pytest.fixture(scope="session")
 async def engine(engine_config: EngineConfig) -> AsyncIterator[Engine]:
     engine = Engine(engine_config)
     await engine.start()
+    # The services reach the engine through get_engine(): in this loop, it is this one.
+    engine_module._engines[asyncio.get_running_loop()] = engine
     yield engine
     await engine.close()
     assert engine.adapter.instance_containers() == [], "the engine left containers behind"

@@ -288,9 +288,12 @@ def test_past_its_slots_and_queue_the_api_answers_503_with_retry_after(
 
 
 def test_a_run_in_progress_shows_as_running(sandpit_server: LiveServer) -> None:
-    client = rizaio.Riza(api_key=sandpit_server.new_api_key("watcher"), base_url=sandpit_server.url, max_retries=0)
+    client = rizaio.Riza(
+        api_key=sandpit_server.new_api_key("watcher"), base_url=sandpit_server.url, max_retries=0
+    )
     runner = threading.Thread(
-        target=client.command.exec, kwargs={"language": "python", "code": "import time\ntime.sleep(2)"}
+        target=client.command.exec,
+        kwargs={"language": "python", "code": "import time\ntime.sleep(2)"},
     )
     runner.start()
     seen = set()

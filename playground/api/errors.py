@@ -108,17 +108,22 @@ class JsonParser(Parser):
         return data
 
 
-def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A pydantic error location as a dotted path: ("files", 0, "path") -> "files.0.path"."""
+    return ".".join(str(p) for p in loc)
+
+
+def _ninja_field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     # ninja puts ("body", "<parameter name>") or ("query",) in front of the model's path.
     parts = list(loc)
     if parts and parts[0] == "body":
         parts = parts[2:]
     elif parts and parts[0] in ("query", "path"):
         parts = parts[1:]
-    return ".".join(str(p) for p in parts)
+    return field_of(parts)
 
 
-def _validation_message(error: dict[str, Any], field: str) -> str:
+def validation_message(error: dict[str, Any], field: str) -> str:
     if error.get("type") == "missing":
         return f"{field} is required"
     message = str(error.get("msg", "is invalid"))
@@ -129,8 +134,8 @@ def _validation_message(error: dict[str, Any], field: str) -> str:
 def install_error_handlers(api: NinjaAPI) -> None:
     def on_validation(request: HttpRequest, exc: Any) -> HttpResponse:
         first = exc.errors[0] if exc.errors else {}
-        field = _field_of(first.get("loc", ()))
-        message = _validation_message(first, field)
+        field = _ninja_field_of(first.get("loc", ()))
+        message = validation_message(first, field)
         return error_response(
             api, request, ApiError(400, "invalid_request", message, field or None)
         )

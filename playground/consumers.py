@@ -1,0 +1,68 @@
+"""WebSocket: watch one run live. Late joiners get the state so far, then the rest."""
+
+import math
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from playground import services
+from playground.guests import viewer_id
+from playground.live import group_name, live_runs
+from playground.models import Execution
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    execution: Execution
+    last_seq: float = 0
+    is_owner = False
+
+    async def connect(self) -> None:
+        execution_id = self.scope["url_route"]["kwargs"]["execution_id"]
+        execution = await Execution.objects.filter(id=execution_id).afirst()
+        viewer = viewer_id(self.scope.get("user"), self.scope.get("session"))
+        # Accept first: a close before the handshake shows the browser no reason at all.
+        await self.accept()
+        if execution is None:
+            await self.close(code=CLOSE_NOT_FOUND, reason="no such run")
+            return
+        self.is_owner = viewer is not None and viewer == execution.owner_id
+        if not (self.is_owner or execution.is_shared):
+            await self.close(code=CLOSE_FORBIDDEN, reason="this run is private to its owner")
+            return
+        self.execution = execution
+        # Join before the snapshot: an event sent in between comes twice and is dropped
+        # by its sequence number, rather than lost.
+        await self.channel_layer.group_add(group_name(execution.id), self.channel_name)
+        live = live_runs.get(execution.id)
+        if live is not None:
+            snapshot = live.snapshot()
+            self.last_seq = snapshot["seq"]
+        else:
+            await execution.arefresh_from_db()
+            snapshot = {"type": "snapshot", "seq": 0, "execution": execution.state()}
+            # Finished, or going on another server: the database is the whole story.
+            self.last_seq = math.inf if execution.is_finished else 0
+        await self.send_json({**snapshot, "can_stop": self.is_owner})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "execution"):
+            await self.channel_layer.group_discard(group_name(self.execution.id), self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "stop":
+            await self.send_json(
+                {"type": "error", "message": 'the only message is {"type": "stop"}'}
+            )
+        elif not self.is_owner:
+            await self.send_json({"type": "error", "message": "only the run's owner may stop it"})
+        elif not await services.execution_stop(execution=self.execution):
+            await self.send_json({"type": "error", "message": "the run is not going any more"})
+
+    async def execution_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        if event["seq"] > self.last_seq:
+            self.last_seq = event["seq"]
+            await self.send_json(event)

@@ -1,0 +1,111 @@
+"""Runs going on in this server process, and the stream of their events to watchers.
+
+Every event of a run gets the next sequence number, is kept in the run's buffer and is
+sent to the run's Channels group. A watcher joins the group first, then takes a
+snapshot (the state and output so far, up to sequence n) and from then on shows only
+events after n: a watcher that joins late loses no line and shows none twice.
+"""
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from playground.models import Execution
+from sandbox.errors import EngineError, JobInvalid
+from sandbox.jobs import EventSink, RunEvent
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[EventSink], Awaitable[Execution]]
+
+
+def group_name(execution_id: str) -> str:
+    return f"execution.{execution_id}"
+
+
+async def broadcast(execution_id: str, event: dict[str, Any]) -> None:
+    """The one place that sends to a run's group."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            group_name(execution_id), {"type": "execution.event", "event": event}
+        )
+
+
+class LiveRun:
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self.seq = 0
+        self.status = execution.status
+        self.text: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    async def publish(self, event: RunEvent) -> None:
+        """The engine's sink: keep the event, number it, send it on."""
+        if event.kind == "status":
+            self.status = event.data
+            message: dict[str, Any] = {"type": "status", "status": event.data}
+        else:
+            self.text[event.kind].append(event.data)
+            message = {"type": event.kind, "text": event.data}
+        await self._send(message)
+
+    async def finish(self) -> None:
+        await self._send({"type": "finished", "execution": self.execution.state()})
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        self.seq += 1
+        await broadcast(self.execution.id, {**message, "seq": self.seq})
+
+    def snapshot(self) -> dict[str, Any]:
+        state = self.execution.state()
+        state.update(
+            status=self.status,
+            stdout="".join(self.text["stdout"]),
+            stderr="".join(self.text["stderr"]),
+        )
+        return {"type": "snapshot", "seq": self.seq, "execution": state}
+
+
+class LiveRuns:
+    """The registry of this process's runs in progress."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, LiveRun] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def get(self, execution_id: str) -> LiveRun | None:
+        return self._runs.get(execution_id)
+
+    def start(self, execution: Execution, runner: Runner) -> LiveRun:
+        live = self._runs[execution.id] = LiveRun(execution)
+        # A context of its own: the request that starts the run ends long before the run,
+        # and with it the request's thread for database calls (asgiref's
+        # ThreadSensitiveContext), which a task inheriting its context would still use.
+        task = asyncio.get_running_loop().create_task(
+            self._run(live, runner), context=contextvars.Context()
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return live
+
+    async def _run(self, live: LiveRun, runner: Runner) -> None:
+        try:
+            await runner(live.publish)
+        except (EngineError, JobInvalid):
+            pass  # recorded on the execution by the runner
+        except Exception as exc:
+            log.exception("run %s failed", live.execution.id)
+            live.execution.record_failure(f"Sandpit failed to run it ({type(exc).__name__})")
+            await live.execution.asave()
+        finally:
+            # The record is saved before watchers hear "finished": one who joins after
+            # this reads the same final state from the database.
+            del self._runs[live.execution.id]
+            await live.finish()
+
+
+live_runs = LiveRuns()

@@ -1,0 +1,145 @@
+"""Watching runs over WebSockets: late joiners, stop, strangers. A real channel layer."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+
+from playground import services
+from playground.models import Execution
+from playground.routing import websocket_urlpatterns
+from sandbox.engine import Engine
+from sandbox.jobs import Limits
+from tests.runs import script
+
+pytestmark = pytest.mark.django_db(transaction=True)
+EVENT_TIMEOUT_S = 20
+# Prints a line, waits, prints more: long enough to join in the middle.
+SLOW_PRINTER = "import time\nfor word in ['one', 'two', 'three']:\n    print(word, flush=True)\n    time.sleep(0.7)\n"
+
+
+async def watcher(execution_id: str, user: User | None) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns), f"/ws/executions/{execution_id}"
+    )
+    communicator.scope["user"] = user
+    communicator.scope["session"] = {}
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def receive_until_finished(communicator: WebsocketCommunicator) -> list[dict[str, Any]]:
+    events = []
+    while True:
+        event = await communicator.receive_json_from(timeout=EVENT_TIMEOUT_S)
+        events.append(event)
+        if event["type"] == "finished" or (
+            event["type"] == "snapshot" and event["execution"]["status"] in Execution.FINISHED
+        ):
+            return events
+
+
+def stdout_of(events: list[dict[str, Any]]) -> str:
+    text = ""
+    for event in events:
+        if event["type"] == "snapshot":
+            text = event["execution"]["stdout"]
+        elif event["type"] == "stdout":
+            text += event["text"]
+    return text
+
+
+async def start(owner: User, code: str, **limits: int) -> Execution:
+    return await services.execution_start(
+        owner=owner,
+        kind=Execution.Kind.SCRIPT,
+        job=script("python", code, limits=Limits(**limits)),
+        request={"code": code},
+    )
+
+
+async def test_a_late_watcher_gets_the_output_so_far_then_the_rest_once(engine: Engine) -> None:
+    owner = await User.objects.acreate(username="streamer")
+    execution = await start(owner, SLOW_PRINTER)
+    early = await watcher(execution.id, owner)
+    # Wait for the first line to be printed, then join late.
+    first_events: list[dict[str, Any]] = []
+    while "one" not in stdout_of(first_events):
+        first_events.append(await early.receive_json_from(timeout=EVENT_TIMEOUT_S))
+    late = await watcher(execution.id, owner)
+    late_events = await receive_until_finished(late)
+    early_events = first_events + await receive_until_finished(early)
+    assert late_events[0]["type"] == "snapshot"
+    assert "one" in late_events[0]["execution"]["stdout"]
+    assert "three" not in late_events[0]["execution"]["stdout"], "the late watcher joined mid-run"
+    assert stdout_of(late_events) == stdout_of(early_events) == "one\ntwo\nthree\n"
+    seqs = [e["seq"] for e in late_events]
+    assert seqs == sorted(set(seqs)), "no event twice, none out of order"
+    assert late_events[-1]["execution"]["status"] == "succeeded"
+    await early.disconnect()
+    await late.disconnect()
+
+
+async def test_a_finished_run_is_replayed_from_the_record(engine: Engine) -> None:
+    owner = await User.objects.acreate(username="replayer")
+    execution = await start(owner, "print('done')")
+    first = await watcher(execution.id, owner)
+    await receive_until_finished(first)
+    await first.disconnect()
+    again = await watcher(execution.id, owner)
+    snapshot = await again.receive_json_from(timeout=EVENT_TIMEOUT_S)
+    assert snapshot["type"] == "snapshot"
+    assert (snapshot["execution"]["status"], snapshot["execution"]["stdout"]) == (
+        "succeeded",
+        "done\n",
+    )
+    assert await again.receive_nothing(timeout=0.5)
+    await again.disconnect()
+
+
+async def test_a_stranger_is_refused_with_a_reason(engine: Engine) -> None:
+    owner = await User.objects.acreate(username="private-owner")
+    stranger = await User.objects.acreate(username="stranger")
+    execution = await start(owner, "print('mine')")
+    communicator = await watcher(execution.id, stranger)
+    closed = await communicator.receive_output(timeout=EVENT_TIMEOUT_S)
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 4403
+    assert "private" in closed["reason"]
+    anonymous = await watcher(execution.id, None)
+    assert (await anonymous.receive_output(timeout=EVENT_TIMEOUT_S))["code"] == 4403
+
+
+async def test_only_the_owner_may_stop_a_run(engine: Engine) -> None:
+    owner = await User.objects.acreate(username="stopper")
+    stranger = await User.objects.acreate(username="bystander")
+    execution = await start(
+        owner, "import time\nprint('up', flush=True)\ntime.sleep(60)", execution_timeout_s=60
+    )
+    await sync_share(execution)
+    outsider = await watcher(execution.id, stranger)
+    events: list[dict[str, Any]] = []
+    while "up" not in stdout_of(events):
+        events.append(await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S))
+    await outsider.send_json_to({"type": "stop"})
+    refused = await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S)
+    assert refused == {"type": "error", "message": "only the run's owner may stop it"}
+    assert (await Execution.objects.aget(id=execution.id)).status == "running"
+    mine = await watcher(execution.id, owner)
+    assert (await mine.receive_json_from(timeout=EVENT_TIMEOUT_S))["can_stop"] is True
+    await mine.send_json_to({"type": "stop"})
+    finished = (await receive_until_finished(mine))[-1]["execution"]
+    assert finished["status"] == "stopped"
+    assert finished["stderr"].endswith("Sandpit: the run was stopped.\n")
+    await outsider.disconnect()
+    await mine.disconnect()
+
+
+async def sync_share(execution: Execution) -> None:
+    execution.is_shared = True
+    await execution.asave(update_fields=["is_shared"])
+    await asyncio.sleep(0)
