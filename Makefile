@@ -9,12 +9,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export SANDPIT_STATE_DIR ?= $(CURDIR)/.sandpit
 
-.PHONY: run test lint setup venv engine image db static ci
+.PHONY: run test lint setup venv engine image db static ci browser
 
 run: setup
+	@$(BIN)/python manage.py admin_hint
 	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT) --lifespan on
 
-test: setup
+test: setup browser
 	$(BIN)/pytest
 
 lint: venv
@@ -44,3 +45,8 @@ db: venv
 
 static: venv
 	$(BIN)/python manage.py collectstatic --noinput -v 0
+
+# Only the tests need a browser: Debian's Chromium and its driver, for Selenium.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| scripts/apt-install.sh chromium chromium-driver

@@ -3,6 +3,8 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from playground.models import ApiKey, Execution
 from playground.services import api_key_revoke
@@ -27,6 +29,21 @@ class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             api_key_revoke(api_key=api_key)
 
 
+class NonZeroExitFilter(admin.SimpleListFilter):
+    title = "exit code"
+    parameter_name = "exit"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("zero", "0"), ("non_zero", "not 0")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "zero":
+            return queryset.filter(exit_code=0)
+        if self.value() == "non_zero":
+            return queryset.exclude(exit_code=0).exclude(exit_code__isnull=True)
+        return queryset
+
+
 @admin.register(Execution)
 class ExecutionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
@@ -39,13 +56,18 @@ class ExecutionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "duration_ms",
         "started_at",
     )
-    list_filter = ("status", "language", "kind", "started_at")
+    list_filter = ("status", "language", "kind", NonZeroExitFilter, "is_shared", "started_at")
     search_fields = ("id",)
     date_hierarchy = "started_at"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # A record of what happened: nobody edits it. The stored request is already masked.
-        return [f.name for f in Execution._meta.fields]
+        return ["permalink", *(f.name for f in Execution._meta.fields)]
+
+    @admin.display(description="permalink")
+    def permalink(self, execution: Execution) -> str:
+        url = reverse("execution", args=[execution.id])
+        return format_html('<a href="{}">{}</a>', url, url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -206,9 +206,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     new_key = None
     if request.method == "POST":
         if "revoke" in request.POST:
-            api_key = ApiKey.objects.filter(
-                owner_id=request.user.pk, pk=request.POST["revoke"]
-            ).first()
+            revoke = request.POST["revoke"]
+            keys = ApiKey.objects.filter(owner_id=request.user.pk)
+            api_key = keys.filter(pk=int(revoke)).first() if revoke.isdigit() else None
             if api_key is not None:
                 services.api_key_revoke(api_key=api_key)
                 messages.success(request, f"Revoked {api_key.name}.")

@@ -111,6 +111,7 @@ def sandpit_server(
     env.pop("DJANGO_SETTINGS_MODULE", None)
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env)
     server.manage("migrate", "--noinput", "-v", "0")
+    server.manage("collectstatic", "--noinput", "-v", "0")
     log = (state / "server.log").open("w")
     process = subprocess.Popen(
         [

@@ -1,0 +1,247 @@
+"""The playground end to end, in a real headless Chromium against a live server."""
+
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import REPO, LiveServer
+
+WAIT_S = 30
+SCREENSHOTS = REPO / ".sandpit" / "screenshots"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def new_browser() -> Iterator[Callable[..., WebDriver]]:
+    """Each call opens a fresh browser session: its own profile, cookies and storage."""
+    opened: list[WebDriver] = []
+
+    def open_browser(width: int = 1400, height: int = 900) -> WebDriver:
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--window-size={width},{height}")
+        options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='sandpit-chromium-')}")
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        opened.append(driver)
+        return driver
+
+    yield open_browser
+    for driver in opened:
+        driver.quit()
+
+
+def by_id(driver: WebDriver, testid: str) -> WebElement:
+    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
+def wait_for(driver: WebDriver, condition: Callable[[WebDriver], object]) -> None:
+    WebDriverWait(driver, WAIT_S).until(condition)
+
+
+def text_of(driver: WebDriver, testid: str) -> str:
+    return str(by_id(driver, testid).get_attribute("textContent"))
+
+
+def finished(driver: WebDriver) -> bool:
+    return by_id(driver, "status").get_attribute("class").split()[-1] in {  # type: ignore[union-attr]
+        "succeeded",
+        "failed",
+        "timed_out",
+        "out_of_memory",
+        "stopped",
+        "error",
+    }
+
+
+def type_code(driver: WebDriver, code: str) -> None:
+    editor = driver.find_element(By.CSS_SELECTOR, '[data-testid="editor"] .cm-content')
+    editor.click()
+    editor.send_keys(Keys.CONTROL, "a")
+    editor.send_keys(Keys.DELETE)
+    for line in code.splitlines():
+        editor.send_keys(line)
+        editor.send_keys(Keys.ENTER)
+
+
+def set_code(driver: WebDriver, code: str) -> None:
+    driver.execute_script(
+        "const v = window.sandpit.code; v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: arguments[0]}});",
+        code,
+    )
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def open_playground(driver: WebDriver, server: LiveServer) -> None:
+    driver.get(server.url + "/")
+    wait_for(driver, lambda d: d.execute_script("return !!window.sandpit"))
+
+
+def test_typed_code_streams_its_first_line_before_the_last_is_printed(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    driver = new_browser()
+    open_playground(driver, sandpit_server)
+    screenshot(driver, "editor")
+    type_code(
+        driver, "import time\nprint('first line', flush=True)\ntime.sleep(2)\nprint('last line')"
+    )
+    by_id(driver, "run").click()
+    wait_for(driver, lambda d: "first line" in text_of(d, "stdout"))
+    assert "last line" not in text_of(driver, "stdout"), (
+        "the first line should show while the run goes on"
+    )
+    assert by_id(driver, "status").text.startswith("Running")
+    wait_for(driver, finished)
+    assert text_of(driver, "stdout") == "first line\nlast line\n"
+    assert by_id(driver, "status").text == "Succeeded"
+    screenshot(driver, "finished-run")
+
+
+def test_ctrl_enter_runs_and_stop_kills_a_long_run(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    driver = new_browser()
+    open_playground(driver, sandpit_server)
+    set_code(driver, "import time\nprint('going', flush=True)\ntime.sleep(60)\nprint('never')")
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="editor"] .cm-content').send_keys(
+        Keys.CONTROL, Keys.ENTER
+    )
+    wait_for(driver, lambda d: "going" in text_of(d, "stdout"))
+    by_id(driver, "stop").click()
+    wait_for(driver, finished)
+    assert by_id(driver, "status").text == "Stopped"
+    assert "never" not in text_of(driver, "stdout")
+    assert "the run was stopped" in text_of(driver, "stderr")
+
+
+def test_a_permalink_is_private_until_shared_then_forkable(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    owner = new_browser()
+    open_playground(owner, sandpit_server)
+    set_code(owner, "print('shared with care')")
+    by_id(owner, "run").click()
+    wait_for(owner, finished)
+    permalink = str(by_id(owner, "permalink").get_attribute("href"))
+
+    stranger = new_browser()
+    stranger.get(permalink)
+    assert "shared with care" not in stranger.page_source  # private: a 404 for strangers
+
+    owner.get(permalink)
+    assert "shared with care" in text_of(owner, "stdout")
+    by_id(owner, "share").click()
+    wait_for(owner, lambda d: by_id(d, "share").text == "Unshare")
+    screenshot(owner, "permalink")
+
+    stranger.get(permalink)
+    wait_for(stranger, lambda d: "shared with care" in text_of(d, "stdout"))
+    assert stranger.find_elements(By.CSS_SELECTOR, '[data-testid="share"]') == []
+    by_id(stranger, "fork").click()
+    wait_for(stranger, lambda d: d.execute_script("return !!window.sandpit"))
+    forked = stranger.execute_script("return window.sandpit.code.state.doc.toString()")
+    assert forked == "print('shared with care')"
+
+    owner.get(permalink)
+    by_id(owner, "share").click()  # Unshare
+    wait_for(owner, lambda d: by_id(d, "share").text == "Share")
+    stranger.get(permalink)
+    assert "shared with care" not in stranger.page_source
+
+
+def test_function_mode_runs_with_input_json_and_flags_bad_json(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    driver = new_browser()
+    open_playground(driver, sandpit_server)
+    driver.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="function"]').click()
+    code = driver.execute_script("return window.sandpit.code.state.doc.toString()")
+    assert "def execute(input)" in code, "an untouched editor gets the function example"
+    driver.execute_script(
+        "const v = window.sandpit.input; v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: '{\"name\": '}});"
+    )
+    by_id(driver, "run").click()
+    wait_for(driver, lambda d: d.find_element(By.ID, "input-error").is_displayed())
+    assert "not valid JSON" in driver.find_element(By.ID, "input-error").text
+    driver.execute_script(
+        'const v = window.sandpit.input; v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: \'{"name": "Grace"}\'}});'
+    )
+    by_id(driver, "run").click()
+    wait_for(driver, finished)
+    assert json.loads(text_of(driver, "output")) == {"greeting": "Hello, Grace!", "letters": 5}
+
+
+def test_a_traceback_line_moves_the_cursor_and_state_survives_a_reload(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    driver = new_browser()
+    open_playground(driver, sandpit_server)
+    set_code(driver, "x = 1\ny = 2\nraise ValueError('line three')\n")
+    by_id(driver, "run").click()
+    wait_for(driver, finished)
+    link = driver.find_element(By.CSS_SELECTOR, '[data-testid="stderr"] a.line-link')
+    assert link.get_attribute("data-line") == "3"
+    link.click()
+    line = driver.execute_script(
+        "const v = window.sandpit.code; return v.state.doc.lineAt(v.state.selection.main.head).number;"
+    )
+    assert line == 3
+    driver.refresh()
+    wait_for(driver, lambda d: d.execute_script("return !!window.sandpit"))
+    kept = driver.execute_script("return window.sandpit.code.state.doc.toString()")
+    assert kept == "x = 1\ny = 2\nraise ValueError('line three')\n"
+
+
+def test_the_phone_layout_has_no_sideways_scrolling(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    driver = new_browser(width=390, height=844)
+    open_playground(driver, sandpit_server)
+    by_id(driver, "run").click()
+    wait_for(driver, finished)
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    screenshot(driver, "phone")
+
+
+def test_history_lists_the_browsers_runs_with_links(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    driver = new_browser()
+    open_playground(driver, sandpit_server)
+    set_code(driver, "print('in history')")
+    by_id(driver, "run").click()
+    wait_for(driver, finished)
+    permalink = str(by_id(driver, "permalink").get_attribute("href"))
+    driver.get(sandpit_server.url + "/history")
+    links = driver.find_elements(By.CSS_SELECTOR, '[data-testid="history-link"]')
+    assert [str(a.get_attribute("href")) for a in links] == [permalink]
+    screenshot(driver, "history")
+    assert Path(SCREENSHOTS / "history.png").exists()

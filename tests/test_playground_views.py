@@ -1,0 +1,101 @@
+"""The playground's pages and limits, through Django's test clients."""
+
+import asyncio
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.test import AsyncClient, Client
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from playground import services
+from playground.models import ApiKey, Execution
+from sandbox.engine import Engine
+from tests.runs import script
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_guests_past_their_rate_get_a_429_that_says_so(
+    engine: Engine, settings: SettingsWrapper
+) -> None:
+    settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE = 2
+    cache.clear()  # other tests' guest runs count too: all come from 127.0.0.1
+    client = AsyncClient(enforce_csrf_checks=False)
+    body = {"mode": "script", "language": "python", "code": "print(1)"}
+    answers = [await client.post("/runs", body, content_type="application/json") for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert "a minute" in answers[2].json()["error"]["message"]
+    assert answers[2]["Retry-After"] == "60"
+    for answer in answers[:2]:  # let the started runs finish inside this test's database
+        execution_id = answer.json()["id"]
+        for _ in range(200):
+            if (await Execution.objects.aget(id=execution_id)).is_finished:
+                break
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.django_db
+def test_a_bad_run_request_names_its_field() -> None:
+    client = Client()
+    answer = client.post(
+        "/runs",
+        {"mode": "script", "language": "python", "code": "x", "limits": {"memory_size": 1}},
+        content_type="application/json",
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["field"] == "limits.memory_size"
+    assert (
+        client.post("/runs", {"mode": "nope"}, content_type="application/json").json()["error"][
+            "field"
+        ]
+        == "mode"
+    )
+
+
+@pytest.mark.django_db
+def test_the_keys_page_shows_a_new_key_once_and_revokes(django_user_model: type[User]) -> None:
+    user = django_user_model.objects.create_user("keyholder", password="pw-for-tests")
+    client = Client()
+    client.force_login(user)
+    created = client.post("/keys", {"name": "ci"})
+    key = created.context["new_key"]
+    assert key.startswith("sp_") and key in created.content.decode()
+    listing = client.get("/keys").content.decode()
+    assert key not in listing and key[:11] in listing
+    api_key = ApiKey.objects.get(owner=user)
+    client.post("/keys", {"revoke": str(api_key.pk)})
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+    assert client.post("/keys", {"revoke": "not-a-number"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_runs_masked_with_a_permalink(
+    admin_client: Client, admin_user: User
+) -> None:
+    from asgiref.sync import async_to_sync
+
+    request = {"code": "print(1)", "env": {"TOKEN": "admin-must-not-see"}}
+    execution = async_to_sync(services.execution_create)(
+        owner=admin_user,
+        kind=Execution.Kind.SCRIPT,
+        job=script("python", "print(1)"),
+        request=request,
+    )
+    page = admin_client.get(f"/admin/playground/execution/{execution.id}/change/").content.decode()
+    assert "admin-must-not-see" not in page
+    assert f"/e/{execution.id}" in page
+    listing = admin_client.get("/admin/playground/execution/?exit=non_zero&status=queued")
+    assert listing.status_code == 200
+    assert admin_client.get("/admin/playground/apikey/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_history_filters_by_language(django_user_model: type[User]) -> None:
+    user = django_user_model.objects.create_user("historian")
+    for language in ("python", "javascript"):
+        Execution.objects.create(owner=user, kind="script", language=language, code="x")
+    client = Client()
+    client.force_login(user)
+    page = client.get("/history?language=javascript")
+    assert [e.language for e in page.context["page"].object_list] == ["javascript"]
