@@ -7,8 +7,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from playground import services
 from playground.guests import viewer_id
-from playground.live import group_name, live_runs
+from playground.live import build_group_name, group_name, live_runs
 from playground.models import Execution
+from sandbox.models import RuntimeRevision
+from sandbox.runtimes import runtime_builds
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -65,4 +67,50 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         event = message["event"]
         if event["seq"] > self.last_seq:
             self.last_seq = event["seq"]
+            await self.send_json(event)
+
+
+class RevisionBuildConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Watch a runtime revision's build log as it grows; its owner only."""
+
+    revision_id: str
+    last_seq: float = 0
+
+    async def connect(self) -> None:
+        self.revision_id = self.scope["url_route"]["kwargs"]["revision_id"]
+        revision = (
+            await RuntimeRevision.objects.select_related("runtime")
+            .filter(id=self.revision_id)
+            .afirst()
+        )
+        viewer = viewer_id(self.scope.get("user"), self.scope.get("session"))
+        await self.accept()
+        if revision is None or viewer != revision.runtime.owner_id:
+            await self.close(code=CLOSE_NOT_FOUND, reason="no such revision")
+            return
+        await self.channel_layer.group_add(build_group_name(self.revision_id), self.channel_name)
+        live = runtime_builds.log_so_far(self.revision_id)
+        if live is not None:
+            text, self.last_seq = live
+            status = RuntimeRevision.Status.BUILDING.value
+        else:
+            await revision.arefresh_from_db()
+            text, status = revision.build_log, revision.status
+            finished = status not in (
+                RuntimeRevision.Status.PENDING,
+                RuntimeRevision.Status.BUILDING,
+            )
+            self.last_seq = math.inf if finished else 0
+        await self.send_json({"type": "snapshot", "status": status, "log": text})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "revision_id"):
+            await self.channel_layer.group_discard(
+                build_group_name(self.revision_id), self.channel_name
+            )
+
+    async def build_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        if event["type"] == "finished" or event["seq"] > self.last_seq:
+            self.last_seq = event.get("seq", self.last_seq)
             await self.send_json(event)

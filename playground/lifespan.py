@@ -4,6 +4,7 @@ Starting it early removes containers a crashed server left behind and fills the 
 pools before the first request, instead of making the first user wait for them.
 """
 
+import asyncio
 import logging
 from typing import Any
 
@@ -13,6 +14,8 @@ from django.conf import settings
 from playground.services import executions_fail_interrupted
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError
+from sandbox.runtimes import runtime_builds
+from sandbox.services import revisions_fail_interrupted
 
 log = logging.getLogger("sandbox")
 
@@ -26,6 +29,10 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             )
             if failed:
                 log.warning("%d runs were cut short by the last stop; they are now errors", failed)
+            builds = await sync_to_async(revisions_fail_interrupted)()
+            if builds:
+                log.warning("%d runtime builds were cut short by the last stop", builds)
+            runtime_builds.bind(asyncio.get_running_loop())
             try:
                 await get_engine().start()
             except EngineError as exc:

@@ -28,12 +28,25 @@ def group_name(execution_id: str) -> str:
 
 
 async def broadcast(execution_id: str, event: dict[str, Any]) -> None:
-    """The one place that sends to a run's group."""
+    """Send to a run's group."""
+    await _send_to_group(group_name(execution_id), event)
+
+
+def build_group_name(revision_id: str) -> str:
+    return f"revision.{revision_id}"
+
+
+async def build_line_sink(revision_id: str, event: dict[str, Any]) -> None:
+    """Where runtime builds tell their log lines: the revision's group."""
+    await _send_to_group(build_group_name(revision_id), event)
+
+
+async def _send_to_group(group: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(
-            group_name(execution_id), {"type": "execution.event", "event": event}
-        )
+        # Consumers handle "execution.event" and "build.event" by their method names.
+        kind = "build.event" if group.startswith("revision.") else "execution.event"
+        await layer.group_send(group, {"type": kind, "event": event})
 
 
 class LiveRun:

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from playground.ids import new_execution_id
+from sandbox.ids import new_execution_id
 from sandbox.jobs import RunResult, RunStatus
 
 
@@ -81,6 +81,8 @@ class Execution(models.Model):
     duration_ms = models.IntegerField(null=True, blank=True)
     # Why the engine could not run it (busy, unreachable, interrupted), for people.
     error_reason = models.TextField(blank=True, default="")
+    # The custom runtime revision it ran on; blank for the base image.
+    runtime_revision_id = models.CharField(max_length=40, blank=True, default="")
     # Anyone with the link may see a shared run; its id is unguessable (80 random bits).
     is_shared = models.BooleanField(default=False)
     # The server instance that ran it: a restart fails only its own unfinished runs.
@@ -114,6 +116,7 @@ class Execution(models.Model):
             "output_status": self.output_status or None,
             "error_reason": self.error_reason,
             "started_at": self.started_at.isoformat(),
+            "runtime_revision_id": self.runtime_revision_id or None,
             "is_shared": self.is_shared,
         }
 

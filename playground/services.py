@@ -17,6 +17,7 @@ from playground.models import ApiKey, Execution
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
 from sandbox.jobs import EventSink, Job, RunEvent, validate_job
+from sandbox.selectors import revision_image_for_run
 
 KEY_PREFIX = "sp_"
 # How much of a key is kept in clear to tell keys apart: "sp_" and 8 characters.
@@ -63,21 +64,41 @@ async def api_key_authenticate(*, key: str) -> ApiKey | None:
     return api_key
 
 
-async def execution_create(
-    *, owner: User, kind: Execution.Kind, job: Job, request: dict[str, Any]
-) -> Execution:
-    """Record an accepted run as queued. A job that breaks a rule is refused (JobInvalid) first."""
+async def execution_prepare(*, owner: User, job: Job, runtime_revision_id: str | None) -> Job:
+    """The job as it will run: checked, and on its runtime revision's image when it names one.
+
+    Raises JobInvalid, naming the field, for a job that breaks a rule or a revision that is
+    unknown, another owner's, not built, failed, or of another language.
+    """
     validate_job(
         job,
         max_timeout_s=settings.SANDBOX_MAX_TIMEOUT_S,
         max_memory_mib=settings.SANDBOX_MAX_MEMORY_MIB,
     )
+    if runtime_revision_id is None:
+        return job
+    image = await revision_image_for_run(
+        owner=owner, revision_id=runtime_revision_id, language=job.language.value
+    )
+    return replace(job, image=image)
+
+
+async def execution_create(
+    *,
+    owner: User,
+    kind: Execution.Kind,
+    job: Job,
+    request: dict[str, Any],
+    runtime_revision_id: str | None = None,
+) -> Execution:
+    """Record an accepted, prepared run as queued."""
     return await Execution.objects.acreate(
         owner=owner,
         kind=kind,
         language=job.language.value,
         code=job.code,
         request=mask_request(request),
+        runtime_revision_id=runtime_revision_id or "",
         node=settings.SANDBOX_INSTANCE,
     )
 
@@ -122,21 +143,37 @@ async def execution_execute(
 
 
 async def execution_run(
-    *, owner: User, kind: Execution.Kind, job: Job, request: dict[str, Any]
+    *,
+    owner: User,
+    kind: Execution.Kind,
+    job: Job,
+    request: dict[str, Any],
+    runtime_revision_id: str | None = None,
 ) -> Execution:
-    """Record the run, run it, and return it finished: the API's path."""
-    execution = await execution_create(owner=owner, kind=kind, job=job, request=request)
+    """Check, record, run, and return the run finished: the API's path."""
+    job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
+    execution = await execution_create(
+        owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
+    )
     return await execution_execute(execution=execution, job=job)
 
 
 async def execution_start(
-    *, owner: User, kind: Execution.Kind, job: Job, request: dict[str, Any]
+    *,
+    owner: User,
+    kind: Execution.Kind,
+    job: Job,
+    request: dict[str, Any],
+    runtime_revision_id: str | None = None,
 ) -> Execution:
-    """Record the run and start it in the background, streaming to its watchers.
+    """Check and record the run, and start it in the background, streaming to its watchers.
 
     The playground's path: the page gets the id at once and watches over a WebSocket.
     """
-    execution = await execution_create(owner=owner, kind=kind, job=job, request=request)
+    job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
+    execution = await execution_create(
+        owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
+    )
     live_runs.start(
         execution, lambda sink: execution_execute(execution=execution, job=job, on_event=sink)
     )

@@ -153,3 +153,12 @@ PLAYGROUND_GUEST_RUNS_PER_MINUTE = envint("PLAYGROUND_GUEST_RUNS_PER_MINUTE", 30
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- Runtime builds -----------------------------------------------------------------
+SANDBOX_BUILD_TIMEOUT_S = envint("SANDBOX_BUILD_TIMEOUT_S", 900, minimum=30)
+# What the build trusts for TLS: the host's bundle, so that pip and npm work behind a
+# TLS-inspecting proxy whose CA the host trusts.
+SANDBOX_BUILD_CA_BUNDLE = envstr("SANDBOX_BUILD_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+# Warm containers per runtime revision, started on first use and stopped when idle.
+SANDBOX_RUNTIME_POOL_SIZE = envint("SANDBOX_RUNTIME_POOL_SIZE", 1, minimum=0)
+SANDBOX_RUNTIME_POOL_IDLE_S = envint("SANDBOX_RUNTIME_POOL_IDLE_S", 300, minimum=10)

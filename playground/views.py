@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -22,6 +23,7 @@ from playground.guests import aplayground_owner, is_guest, viewer_id
 from playground.models import ApiKey, Execution
 from sandbox import limits
 from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid
+from sandbox.selectors import built_revisions
 
 HISTORY_PAGE_SIZE = 25
 RATE_WINDOW_S = 60
@@ -55,7 +57,18 @@ def _fork_of(request: HttpRequest, execution_id: str) -> dict[str, Any] | None:
         # Env values are masked in the record: the names come back, the values do not.
         "env": dict.fromkeys(stored.get("env", {}), ""),
         "limits": stored.get("limits", {}),
+        "runtime_revision_id": execution.runtime_revision_id,
     }
+
+
+def _runtime_choices(request: HttpRequest) -> list[dict[str, str]]:
+    owner = viewer_id(request.user, request.session)
+    if owner is None:
+        return []
+    return [
+        {"id": r.id, "label": f"{r.runtime.name} · {r.id[-6:]}", "language": r.runtime.language}
+        for r in built_revisions(owner=User(pk=owner))
+    ]
 
 
 @ensure_csrf_cookie  # the page's script posts runs with the token from this cookie
@@ -70,6 +83,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "max_memory": settings.SANDBOX_MAX_MEMORY_MIB,
         },
         "can_run": request.user.is_authenticated or settings.PLAYGROUND_ANONYMOUS,
+        "revisions": _runtime_choices(request),
     }
     return render(request, "home.html", context)
 
@@ -116,8 +130,6 @@ async def start_run(request: HttpRequest) -> HttpResponse:
         first = exc.errors()[0]
         field = field_of(first["loc"])
         return _error(400, validation_message(dict(first), field), field or None)
-    if parsed.runtime_revision_id:
-        return _error(400, "custom runtimes are not available yet", "runtime_revision_id")
     user = await request.auser()
     if not user.is_authenticated:
         if not settings.PLAYGROUND_ANONYMOUS:
@@ -146,6 +158,7 @@ async def start_run(request: HttpRequest) -> HttpResponse:
             kind=kind,
             job=parsed.to_job(),
             request=request_record,
+            runtime_revision_id=parsed.runtime_revision_id,
         )
     except JobInvalid as exc:
         return _error(400, str(exc), exc.field)

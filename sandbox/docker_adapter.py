@@ -9,6 +9,7 @@ event loop, and never competing with Django's sync-to-async threads.
 import asyncio
 import logging
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,8 @@ BASE_ENVIRONMENT = {
     "PYTHONUNBUFFERED": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+# Docker colours a RUN step's stderr; the log is for reading, not for a terminal.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Docker calls in flight at once: container starts and removals overlap under load.
 DOCKER_THREADS = 16
 # Only what a Docker engine that is down or gone looks like; other API errors are bugs.
@@ -253,6 +256,17 @@ class DockerAdapter:
         repository, _, version = tag.partition(":")
         self.call(self.api.import_image_from_file, str(tarball), repository=repository, tag=version)
 
+    def remove_image(self, tag: str) -> bool:
+        """Remove an image; False when a container still uses it (try again later)."""
+        try:
+            self.call(self.api.remove_image, tag)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            log.info("image %s stays for now: %s", tag, exc)
+            return False
+        return True
+
     def build_image(
         self, context_dir: Path, tag: str, *, buildargs: dict[str, str], network_mode: str = "none"
     ) -> Iterator[str]:
@@ -270,6 +284,7 @@ class DockerAdapter:
         for chunk in stream:
             if "error" in chunk:
                 raise RuntimeError(chunk["error"].strip())
-            text = chunk.get("stream", "")
-            if text:
-                yield text.rstrip("\n")
+            # A chunk may hold several lines, or part of one; pip's "ERROR:" lines must
+            # stand at the start of a line of their own to be found.
+            text = ANSI_ESCAPE.sub("", chunk.get("stream", ""))
+            yield from (line for line in text.splitlines() if line.strip())

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 EXIT_TIMEOUT = 124  # as coreutils' timeout(1)
 EXIT_KILLED = 137  # 128 + SIGKILL: out of memory, stopped, or a runaway writer
 EXIT_NO_STATUS = -1  # the sandbox failed before the code could finish
+# How often idle runtime pools are looked for; they stop after runtime_pool_idle_s.
+IDLE_CHECK_INTERVAL_S = 30
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class EngineConfig:
     pids_per_run: int
     docker_runtime: str
     docker_timeout_s: int
+    runtime_pool_size: int = 1
+    runtime_pool_idle_s: int = 300
 
     @classmethod
     def from_settings(cls) -> "EngineConfig":
@@ -72,6 +76,8 @@ class EngineConfig:
             pids_per_run=settings.SANDBOX_PIDS_PER_RUN,
             docker_runtime=settings.SANDBOX_DOCKER_RUNTIME,
             docker_timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S,
+            runtime_pool_size=settings.SANDBOX_RUNTIME_POOL_SIZE,
+            runtime_pool_idle_s=settings.SANDBOX_RUNTIME_POOL_IDLE_S,
         )
 
 
@@ -142,6 +148,7 @@ class Engine:
         self._running: dict[str, Sandbox] = {}
         self._started = False
         self._start_lock = asyncio.Lock()
+        self._janitor: asyncio.Task[None] | None = None
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -157,13 +164,33 @@ class Engine:
             base = images.base_image_tag()
             for family in ("python", "node"):
                 self._pool(base, family).warm_up()
+            self._janitor = asyncio.get_running_loop().create_task(self._stop_idle_pools())
 
     async def close(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
         for pool in self._pools.values():
             await pool.close()
         self._pools.clear()
         for sandbox in list(self._running.values()):
             await self.factory.kill(sandbox)
+        await self.factory.drain()
+
+    async def _stop_idle_pools(self) -> None:
+        """Runtime revisions' pools shrink to nothing when unused; the base pools stay."""
+        while True:
+            await asyncio.sleep(IDLE_CHECK_INTERVAL_S)
+            base = images.base_image_tag()
+            now = asyncio.get_running_loop().time()
+            for key, pool in list(self._pools.items()):
+                if key[0] != base and now - pool.last_used > self.config.runtime_pool_idle_s:
+                    del self._pools[key]
+                    await pool.close()
+
+    async def release_image(self, image: str) -> None:
+        """Stop the pools of an image that is going away (a deleted runtime's)."""
+        for key in [k for k in self._pools if k[0] == image]:
+            await self._pools.pop(key).close()
         await self.factory.drain()
 
     def _pool(self, image: str, family: str) -> WarmPool:
@@ -176,9 +203,9 @@ class Engine:
                 cpus=self.config.cpus_per_run,
                 pids=self.config.pids_per_run,
             )
-            pool = self._pools[(image, family)] = WarmPool(
-                self.factory, spec, self.config.pool_size
-            )
+            base = image == images.base_image_tag()
+            size = self.config.pool_size if base else self.config.runtime_pool_size
+            pool = self._pools[(image, family)] = WarmPool(self.factory, spec, size)
         return pool
 
     # --- runs -----------------------------------------------------------------------

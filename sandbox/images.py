@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 DEBIAN_SUITE = "trixie"  # Python 3.13 and Node 20
 ROOTFS_PACKAGES = ("python3", "nodejs", "ca-certificates")
+# For runtime builds (sandbox/runtimes.py), which install on top with pip and npm.
+# Installed with apt inside the root afterwards: debootstrap's own resolver cannot
+# settle npm's hundred dependencies.
+ROOTFS_APT_PACKAGES = ("python3-pip", "npm")
 SANDBOX_USER_UID = 1000
 # Changes to what build_rootfs does that the package list does not show bump this.
 ROOTFS_RECIPE_VERSION = "1"
@@ -49,7 +53,7 @@ def _digest(*parts: bytes) -> str:
 
 
 def rootfs_image_tag() -> str:
-    packages = " ".join(ROOTFS_PACKAGES)
+    packages = " ".join(ROOTFS_PACKAGES + ROOTFS_APT_PACKAGES)
     recipe = f"{DEBIAN_SUITE} {packages} uid={SANDBOX_USER_UID} v{ROOTFS_RECIPE_VERSION}"
     return f"sandpit-rootfs:{_digest(recipe.encode())}"
 
@@ -73,7 +77,7 @@ def build_rootfs(adapter: DockerAdapter, tag: str, say: Say) -> None:
     with tempfile.TemporaryDirectory(prefix="sandpit-rootfs-") as work:
         root = Path(work) / "root"
         say(f"debootstrap {DEBIAN_SUITE} from {settings.SANDBOX_DEBIAN_MIRROR} (about a minute)")
-        subprocess.run(
+        done = subprocess.run(
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -82,8 +86,22 @@ def build_rootfs(adapter: DockerAdapter, tag: str, say: Say) -> None:
                 str(root),
                 settings.SANDBOX_DEBIAN_MIRROR,
             ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=DEBOOTSTRAP_TIMEOUT_S,
+        )
+        if done.returncode != 0:
+            log_file = root / "debootstrap" / "debootstrap.log"
+            tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+            raise RuntimeError(f"debootstrap failed: {done.stderr.strip()}\n{tail}")
+        apt_install = ["chroot", str(root), "apt-get", "install", "-y", "-q"]
+        say(f"apt-get install {' '.join(ROOTFS_APT_PACKAGES)} in the new root")
+        subprocess.run(
+            [*apt_install, "--no-install-recommends", *ROOTFS_APT_PACKAGES],
             check=True,
             stdout=subprocess.DEVNULL,
+            env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
             timeout=DEBOOTSTRAP_TIMEOUT_S,
         )
         subprocess.run(

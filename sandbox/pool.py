@@ -113,6 +113,7 @@ class WarmPool:
         self._starting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.last_used = asyncio.get_running_loop().time()
 
     @property
     def ready_count(self) -> int:
@@ -120,6 +121,7 @@ class WarmPool:
 
     async def acquire(self) -> Sandbox:
         """A fresh, ready sandbox: at once from the pool, else the next one started."""
+        self.last_used = asyncio.get_running_loop().time()
         while self._ready:
             sandbox = self._ready.popleft()
             if sandbox.alive:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -56,7 +57,8 @@ def by_id(driver: WebDriver, testid: str) -> WebElement:
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], object]) -> None:
-    WebDriverWait(driver, WAIT_S).until(condition)
+    # While a form's submit loads the next page, elements of the last one go stale.
+    WebDriverWait(driver, WAIT_S, ignored_exceptions=(WebDriverException,)).until(condition)
 
 
 def text_of(driver: WebDriver, testid: str) -> str:

@@ -143,3 +143,46 @@ async def sync_share(execution: Execution) -> None:
     execution.is_shared = True
     await execution.asave(update_fields=["is_shared"])
     await asyncio.sleep(0)
+
+
+async def test_a_build_log_streams_to_its_owner_only(engine: Engine) -> None:
+    from playground.live import build_line_sink
+    from sandbox import services as runtime_services
+
+    owner = await User.objects.acreate(username="build-watcher")
+    stranger = await User.objects.acreate(username="build-stranger")
+    runtime = await runtime_services.runtime_create(
+        owner=owner,
+        name="streamed",
+        language="python",
+        manifest_name="requirements.txt",
+        manifest_contents="six==1.17.0\n",
+        on_line=build_line_sink,
+    )
+    revision_id = runtime.current_revision_id
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns), f"/ws/revisions/{revision_id}"
+    )
+    communicator.scope["user"] = owner
+    communicator.scope["session"] = {}
+    assert (await communicator.connect())[0]
+    events = [await communicator.receive_json_from(timeout=EVENT_TIMEOUT_S)]
+    while events[-1]["type"] != "finished" and events[-1].get("status") not in (
+        "succeeded",
+        "failed",
+    ):
+        events.append(await communicator.receive_json_from(timeout=120))
+    assert events[0]["type"] == "snapshot"
+    log = events[0]["log"] + "\n".join(e["line"] for e in events if e["type"] == "log")
+    assert "Step 1/" in log
+    assert events[-1]["status"] == "succeeded"
+    await communicator.disconnect()
+
+    outsider = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns), f"/ws/revisions/{revision_id}"
+    )
+    outsider.scope["user"] = stranger
+    outsider.scope["session"] = {}
+    await outsider.connect()
+    assert (await outsider.receive_output(timeout=EVENT_TIMEOUT_S))["code"] == 4404
+    await runtime_services.runtime_delete(runtime=runtime)  # and its image with it

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from playground import selectors, services
 from playground.api.errors import ApiError, ErrorOut, JsonParser, install_error_handlers
+from playground.api.runtimes import router as runtimes_router
 from playground.api.schemas import (
     ExecuteFunctionIn,
     ExecuteFunctionOut,
@@ -38,23 +39,12 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 install_error_handlers(api)
+api.add_router("/", runtimes_router)
 
 
 def _owner(request: HttpRequest) -> Any:
     api_key: ApiKey = request.auth  # type: ignore[attr-defined]
     return api_key.owner
-
-
-def _check_runtime_revision(revision_id: str | None) -> None:
-    if revision_id is not None:
-        # Custom runtimes are not built yet: no revision exists to run on.
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"runtime revision {revision_id!r} does not exist; leave runtime_revision_id out "
-            "to run on the base image",
-            "runtime_revision_id",
-        )
 
 
 def _brief(execution: Execution) -> dict[str, Any]:
@@ -97,12 +87,12 @@ def _execution(execution: Execution) -> dict[str, Any]:
 
 @api.post("/execute", response={200: ExecuteOut, **ERRORS}, summary="Run a script")
 async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
-    _check_runtime_revision(body.runtime_revision_id)
     execution = await services.execution_run(
         owner=_owner(request),
         kind=Execution.Kind.SCRIPT,
         job=body.to_job(),
         request=body.model_dump(exclude_none=True),
+        runtime_revision_id=body.runtime_revision_id,
     )
     return _brief(execution)
 
@@ -111,12 +101,12 @@ async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
     "/execute-function", response={200: ExecuteFunctionOut, **ERRORS}, summary="Run a function"
 )
 async def execute_function(request: HttpRequest, body: ExecuteFunctionIn) -> dict[str, Any]:
-    _check_runtime_revision(body.runtime_revision_id)
     execution = await services.execution_run(
         owner=_owner(request),
         kind=Execution.Kind.FUNCTION,
         job=body.to_job(),
         request=body.model_dump(exclude_none=True) | {"input": body.input},
+        runtime_revision_id=body.runtime_revision_id,
     )
     return _function_response(execution)
 

@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import playground.ids
+import sandbox.ids
 
 
 class Migration(migrations.Migration):
@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=playground.ids.new_execution_id,
+                        default=sandbox.ids.new_execution_id,
                         editable=False,
                         max_length=40,
                         primary_key=True,

@@ -101,6 +101,7 @@ function loadSaved() {
       env: Object.keys(fork.env || {}).map((name) => [name, '']),
       files: (fork.files || []).map((f) => [f.path, f.contents]),
       timeout: fork.limits?.execution_timeout ?? '', memory: fork.limits?.memory_size ?? '',
+      runtime: fork.runtime_revision_id || '',
     };
   }
   try {
@@ -150,6 +151,7 @@ $('stdin').value = saved.stdin || '';
 $('args').value = saved.args || '';
 $('timeout').value = saved.timeout || '';
 $('memory').value = saved.memory || '';
+if ($('runtime')) $('runtime').value = saved.runtime || '';
 for (const [name] of saved.env || []) addRow($('env'), 'env', name, ''); // values never persist
 for (const [path, contents] of saved.files || []) addRow($('files'), 'file', path, contents);
 
@@ -174,6 +176,7 @@ function persist() {
     files: rows($('files')),
     timeout: $('timeout').value,
     memory: $('memory').value,
+    runtime: $('runtime')?.value || '',
   };
   localStorage.setItem(STORAGE_KEY, JSON.stringify(state));
 }
@@ -203,6 +206,7 @@ function switched() {
 $('language').addEventListener('change', switched);
 for (const radio of document.querySelectorAll('input[name="mode"]')) radio.addEventListener('change', switched);
 for (const id of ['stdin', 'args', 'timeout', 'memory']) $(id).addEventListener('input', changed);
+$('runtime')?.addEventListener('change', changed);
 showPanelsForMode();
 
 function checkInput() {
@@ -232,6 +236,7 @@ function moveTo(line) {
 function requestBody() {
   const mode = currentMode();
   const body = { mode, language: $('language').value, code: code.state.doc.toString() };
+  if ($('runtime')?.value) body.runtime_revision_id = $('runtime').value;
   const env = Object.fromEntries(rows($('env')).filter(([name]) => name));
   if (Object.keys(env).length) body.env = env;
   const files = rows($('files')).filter(([path]) => path).map(([path, contents]) => ({ path, contents }));

@@ -43,3 +43,11 @@ def new_ulid() -> str:
 
 def new_execution_id() -> str:
     return f"exec_{new_ulid()}"
+
+
+def new_runtime_id() -> str:
+    return f"rt_{new_ulid()}"
+
+
+def new_revision_id() -> str:
+    return f"rev_{new_ulid()}"
