@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -34,10 +34,20 @@ from sandbox.models import RuntimeRevision  # noqa: E402
 from sandbox.runtimes import runtime_builds  # noqa: E402
 
 CASES = [
-    ("python", "requirements.txt", "six==1.17.0\n# {nonce}\n", Language.PYTHON,
-     "import six\ndef execute(input):\n    return six.__version__"),
-    ("javascript", "package.json", '{{"name": "b{nonce}", "dependencies": {{"is-number": "7.0.0"}}}}',
-     Language.JAVASCRIPT, "const n = require('is-number');\nfunction execute(i) { return n(1); }"),
+    (
+        "python",
+        "requirements.txt",
+        "six==1.17.0\n# {nonce}\n",
+        Language.PYTHON,
+        "import six\ndef execute(input):\n    return six.__version__",
+    ),
+    (
+        "javascript",
+        "package.json",
+        '{{"name": "b{nonce}", "dependencies": {{"is-number": "7.0.0"}}}}',
+        Language.JAVASCRIPT,
+        "const n = require('is-number');\nfunction execute(i) { return n(1); }",
+    ),
 ]
 
 
@@ -52,15 +62,20 @@ async def main() -> None:
             nonce = uuid.uuid4().hex[:8]  # a new manifest: no build cache
             started = time.perf_counter()
             runtime = await services.runtime_create(
-                owner=owner, name=f"bench {language}", language=language,
-                manifest_name=manifest, manifest_contents=contents.format(nonce=nonce),
+                owner=owner,
+                name=f"bench {language}",
+                language=language,
+                manifest_name=manifest,
+                manifest_contents=contents.format(nonce=nonce),
             )
             revision_id = runtime.current_revision_id
             await runtime_builds.wait(revision_id)
             build_s = time.perf_counter() - started
             revision = await RuntimeRevision.objects.aget(id=revision_id)
             assert revision.is_built, revision.build_log[-2000:]
-            job = Job(kind=JobKind.FUNCTION, language=run_language, code=code, image=revision.image_tag)
+            job = Job(
+                kind=JobKind.FUNCTION, language=run_language, code=code, image=revision.image_tag
+            )
             started = time.perf_counter()
             first = await engine.run(job)
             first_ms = (time.perf_counter() - started) * 1000
@@ -71,7 +86,9 @@ async def main() -> None:
                 started = time.perf_counter()
                 await engine.run(job)
                 warm.append((time.perf_counter() - started) * 1000)
-            print(f"{language:<11} {build_s:>8.1f} {first_ms:>13.0f} {statistics.median(warm):>12.1f}")
+            print(
+                f"{language:<11} {build_s:>8.1f} {first_ms:>13.0f} {statistics.median(warm):>12.1f}"
+            )
             await engine.release_image(revision.image_tag)
             await services.runtime_delete(runtime=runtime)
     finally:
