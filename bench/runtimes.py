@@ -69,6 +69,7 @@ async def main() -> None:
                 manifest_contents=contents.format(nonce=nonce),
             )
             revision_id = runtime.current_revision_id
+            assert revision_id is not None
             await runtime_builds.wait(revision_id)
             build_s = time.perf_counter() - started
             revision = await RuntimeRevision.objects.aget(id=revision_id)
