@@ -142,6 +142,22 @@ async def execution_execute(
     return execution
 
 
+async def execution_accept(
+    *,
+    owner: User,
+    kind: Execution.Kind,
+    job: Job,
+    request: dict[str, Any],
+    runtime_revision_id: str | None = None,
+) -> tuple[Execution, Job]:
+    """Check the job, put it on its revision's image, and record it as queued."""
+    job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
+    execution = await execution_create(
+        owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
+    )
+    return execution, job
+
+
 async def execution_run(
     *,
     owner: User,
@@ -150,9 +166,8 @@ async def execution_run(
     request: dict[str, Any],
     runtime_revision_id: str | None = None,
 ) -> Execution:
-    """Check, record, run, and return the run finished: the API's path."""
-    job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
-    execution = await execution_create(
+    """Accept the run, run it, and return it finished: the API's path."""
+    execution, job = await execution_accept(
         owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
     )
     return await execution_execute(execution=execution, job=job)
@@ -166,12 +181,12 @@ async def execution_start(
     request: dict[str, Any],
     runtime_revision_id: str | None = None,
 ) -> Execution:
-    """Check and record the run, and start it in the background, streaming to its watchers.
+    """Accept the run and start it in the background.
 
-    The playground's path: the page gets the id at once and watches over a WebSocket.
+    The playground's path: the page gets the id at once and watches the run stream over a
+    WebSocket.
     """
-    job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
-    execution = await execution_create(
+    execution, job = await execution_accept(
         owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
     )
     live_runs.start(

@@ -23,17 +23,15 @@ class ManifestFile(StrictSchema):
     contents: Annotated[StrictStr, Field(max_length=MAX_MANIFEST_CHARS)]
 
 
-class RuntimeIn(StrictSchema):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
-    language: Literal["python", "javascript"]
-    manifest_file: ManifestFile
-    additional_python_imports: Annotated[StrictStr, Field(max_length=4096)] | None = None
-    engine: Literal["wasi", "microvm", "v8"] | None = None
-
-
 class RevisionIn(StrictSchema):
     manifest_file: ManifestFile
     additional_python_imports: Annotated[StrictStr, Field(max_length=4096)] | None = None
+
+
+class RuntimeIn(RevisionIn):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    language: Literal["python", "javascript"]
+    engine: Literal["wasi", "microvm", "v8"] | None = None
 
 
 class ManifestFileOut(Schema):
