@@ -7,9 +7,7 @@ output size, result size) and always disposes of the container afterwards.
 """
 
 import asyncio
-import codecs
 import contextlib
-import json
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -22,24 +20,13 @@ from django.conf import settings
 from sandbox import images, limits
 from sandbox.docker_adapter import DockerAdapter, SandboxSpec
 from sandbox.errors import EngineBusy, EngineUnavailable
-from sandbox.jobs import (
-    EventSink,
-    Job,
-    JobKind,
-    OutputStatus,
-    RunEvent,
-    RunResult,
-    RunStatus,
-    validate_job,
-)
+from sandbox.jobs import EventSink, Job, RunEvent, RunResult, validate_job
 from sandbox.pool import Sandbox, SandboxFactory, WarmPool
 from sandbox.protocol import Frame, ProtocolError, ResultTooLarge, encode_job
+from sandbox.results import OutputCollector, parse_summary, run_result
 
 log = logging.getLogger(__name__)
 
-EXIT_TIMEOUT = 124  # as coreutils' timeout(1)
-EXIT_KILLED = 137  # 128 + SIGKILL: out of memory, stopped, or a runaway writer
-EXIT_NO_STATUS = -1  # the sandbox failed before the code could finish
 # How often idle runtime pools are looked for; they stop after runtime_pool_idle_s.
 IDLE_CHECK_INTERVAL_S = 30
 
@@ -79,54 +66,6 @@ class EngineConfig:
             runtime_pool_size=settings.SANDBOX_RUNTIME_POOL_SIZE,
             runtime_pool_idle_s=settings.SANDBOX_RUNTIME_POOL_IDLE_S,
         )
-
-
-class OutputCollector:
-    """stdout and stderr of one run: kept up to a cap, relayed live, decoded safely."""
-
-    def __init__(self, max_bytes: int, emit: EventSink) -> None:
-        self.max_bytes = max_bytes
-        self._emit = emit
-        self._text: dict[str, list[str]] = {"stdout": [], "stderr": []}
-        self._kept = {"stdout": 0, "stderr": 0}
-        self._seen = {"stdout": 0, "stderr": 0}
-        self._decoders = {
-            name: codecs.getincrementaldecoder("utf-8")("replace") for name in self._text
-        }
-        self.truncated = {"stdout": False, "stderr": False}
-
-    def runaway(self, stream: str) -> bool:
-        return self._seen[stream] > self.max_bytes * limits.RUNAWAY_OUTPUT_FACTOR
-
-    async def add(self, stream: str, data: bytes) -> None:
-        self._seen[stream] += len(data)
-        if self.truncated[stream]:
-            return
-        kept = data[: self.max_bytes - self._kept[stream]]
-        self._kept[stream] += len(kept)
-        cut = len(kept) < len(data)
-        text = self._decoders[stream].decode(kept, final=cut)
-        if cut:
-            self.truncated[stream] = True
-            text += f"\n[Sandpit: {stream} cut at {self.max_bytes} bytes; the rest was dropped]\n"
-        await self._append(stream, text)
-
-    async def note(self, message: str) -> None:
-        """A line of Sandpit's own at the end of stderr: why the run ended as it did."""
-        text = self._decoders["stderr"].decode(b"", final=True)
-        current = "".join(self._text["stderr"]) + text
-        if current and not current.endswith("\n"):
-            text += "\n"
-        await self._append("stderr", f"{text}Sandpit: {message}\n")
-
-    async def _append(self, stream: str, text: str) -> None:
-        if text:
-            self._text[stream].append(text)
-            await self._emit(RunEvent(stream, text))  # type: ignore[arg-type]
-
-    def text(self, stream: str) -> str:
-        tail = "" if self.truncated[stream] else self._decoders[stream].decode(b"", final=True)
-        return "".join(self._text[stream]) + tail
 
 
 async def _ignore_event(event: RunEvent) -> None:
@@ -284,7 +223,7 @@ class Engine:
                     elif frame is Frame.RESULT:
                         result_payload = payload
                     elif frame is Frame.EXIT:
-                        summary = _parse_summary(payload)
+                        summary = parse_summary(payload)
         except TimeoutError:
             failure = "timeout"
         except ResultTooLarge:
@@ -297,98 +236,9 @@ class Engine:
         elapsed_ms = int((loop.time() - started) * 1000)
         if failure:
             await self.factory.kill(sandbox)
-        return await _result(job, output, summary, result_payload, failure, elapsed_ms, timeout_s)
-
-
-def _parse_summary(payload: bytes) -> dict[str, Any]:
-    try:
-        summary = json.loads(payload)
-        return {
-            "exit_code": int(summary["exit_code"]),
-            "duration_ms": int(summary["duration_ms"]),
-            "timed_out": summary["timed_out"] is True,
-            "oom_killed": summary["oom_killed"] is True,
-        }
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ProtocolError(f"a malformed EXIT frame: {exc}") from exc
-
-
-def _parse_result(payload: bytes | None) -> tuple[Any, OutputStatus, str]:
-    """The function's output, its status, and why it is not valid (or "")."""
-    if payload is None:
-        return None, OutputStatus.ERROR, "the function did not return"
-    try:
-        result = json.loads(payload)
-        status = OutputStatus(result["status"])
-        if status is OutputStatus.VALID:
-            return json.loads(result["output"]), status, ""
-        return None, status, str(result.get("error", ""))[:1000]
-    except RecursionError:
-        return None, OutputStatus.ERROR, "the function's output nests too deeply"
-    except (ValueError, KeyError, TypeError):
-        return None, OutputStatus.ERROR, "the function's result was malformed"
-
-
-async def _result(
-    job: Job,
-    output: OutputCollector,
-    summary: dict[str, Any] | None,
-    result_payload: bytes | None,
-    failure: str,
-    elapsed_ms: int,
-    timeout_s: int,
-) -> RunResult:
-    duration_ms = elapsed_ms
-    if summary is not None:
-        duration_ms = max(0, min(summary["duration_ms"], elapsed_ms))
-
-    if failure == "timeout" or (summary and summary["timed_out"]):
-        status, exit_code = RunStatus.TIMED_OUT, EXIT_TIMEOUT
-        await output.note(f"the run hit its time limit of {timeout_s} s and was killed.")
-        duration_ms = min(duration_ms, timeout_s * 1000) if summary else timeout_s * 1000
-    elif summary and summary["oom_killed"]:
-        status, exit_code = RunStatus.OUT_OF_MEMORY, EXIT_KILLED
-        await output.note(
-            f"the run hit its memory limit of {job.limits.memory_mib} MiB and was killed."
+        return await run_result(
+            job, output, summary, result_payload, failure, elapsed_ms, timeout_s
         )
-    elif failure == "stopped":
-        status, exit_code = RunStatus.STOPPED, EXIT_KILLED
-        await output.note("the run was stopped.")
-    elif failure == "runaway":
-        status, exit_code = RunStatus.FAILED, EXIT_KILLED
-        limit_mib = output.max_bytes * limits.RUNAWAY_OUTPUT_FACTOR // (1024 * 1024)
-        await output.note(f"the run wrote more than {limit_mib} MiB of output and was killed.")
-    elif failure == "result_too_large":
-        status, exit_code = RunStatus.FAILED, 1
-        await output.note(f"the function's result is larger than {limits.MAX_RESULT_BYTES} bytes.")
-    elif failure == "broken" or summary is None:
-        status, exit_code = RunStatus.ERROR, EXIT_NO_STATUS
-        await output.note("the sandbox stopped unexpectedly before the run finished.")
-    else:
-        exit_code = summary["exit_code"]
-        status = RunStatus.SUCCEEDED if exit_code == 0 else RunStatus.FAILED
-
-    value, output_status = None, None
-    if job.kind is JobKind.FUNCTION:
-        output_status = OutputStatus.ERROR
-        if status in (RunStatus.SUCCEEDED, RunStatus.FAILED) and not failure:
-            value, output_status, reason = _parse_result(result_payload)
-            if output_status is OutputStatus.JSON_SERIALIZATION_ERROR:
-                await output.note(f"execute() returned a value that is not JSON: {reason}")
-            elif output_status is OutputStatus.ERROR and status is RunStatus.SUCCEEDED:
-                status = RunStatus.FAILED
-                await output.note(f"{reason}.")
-    return RunResult(
-        status=status,
-        exit_code=exit_code,
-        stdout=output.text("stdout"),
-        stderr=output.text("stderr"),
-        duration_ms=duration_ms,
-        output=value,
-        output_status=output_status,
-        stdout_truncated=output.truncated["stdout"],
-        stderr_truncated=output.truncated["stderr"],
-    )
 
 
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine]" = (

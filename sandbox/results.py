@@ -1,0 +1,156 @@
+"""What a run gives back: its output as it streams, then its result, read defensively.
+
+Everything here comes from a container that ran hostile code: sizes are bounded, and
+anything malformed becomes an error result, never an exception in the server.
+"""
+
+import codecs
+import json
+from typing import Any
+
+from sandbox import limits
+from sandbox.jobs import EventSink, Job, JobKind, OutputStatus, RunEvent, RunResult, RunStatus
+from sandbox.protocol import ProtocolError
+
+EXIT_TIMEOUT = 124  # as coreutils' timeout(1)
+EXIT_KILLED = 137  # 128 + SIGKILL: out of memory, stopped, or a runaway writer
+EXIT_NO_STATUS = -1  # the sandbox failed before the code could finish
+
+
+class OutputCollector:
+    """stdout and stderr of one run: kept up to a cap, relayed live, decoded safely."""
+
+    def __init__(self, max_bytes: int, emit: EventSink) -> None:
+        self.max_bytes = max_bytes
+        self._emit = emit
+        self._text: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._kept = {"stdout": 0, "stderr": 0}
+        self._seen = {"stdout": 0, "stderr": 0}
+        self._decoders = {
+            name: codecs.getincrementaldecoder("utf-8")("replace") for name in self._text
+        }
+        self.truncated = {"stdout": False, "stderr": False}
+
+    def runaway(self, stream: str) -> bool:
+        return self._seen[stream] > self.max_bytes * limits.RUNAWAY_OUTPUT_FACTOR
+
+    async def add(self, stream: str, data: bytes) -> None:
+        self._seen[stream] += len(data)
+        if self.truncated[stream]:
+            return
+        kept = data[: self.max_bytes - self._kept[stream]]
+        self._kept[stream] += len(kept)
+        cut = len(kept) < len(data)
+        text = self._decoders[stream].decode(kept, final=cut)
+        if cut:
+            self.truncated[stream] = True
+            text += f"\n[Sandpit: {stream} cut at {self.max_bytes} bytes; the rest was dropped]\n"
+        await self._append(stream, text)
+
+    async def note(self, message: str) -> None:
+        """A line of Sandpit's own at the end of stderr: why the run ended as it did."""
+        text = self._decoders["stderr"].decode(b"", final=True)
+        current = "".join(self._text["stderr"]) + text
+        if current and not current.endswith("\n"):
+            text += "\n"
+        await self._append("stderr", f"{text}Sandpit: {message}\n")
+
+    async def _append(self, stream: str, text: str) -> None:
+        if text:
+            self._text[stream].append(text)
+            await self._emit(RunEvent(stream, text))  # type: ignore[arg-type]
+
+    def text(self, stream: str) -> str:
+        tail = "" if self.truncated[stream] else self._decoders[stream].decode(b"", final=True)
+        return "".join(self._text[stream]) + tail
+
+
+def parse_summary(payload: bytes) -> dict[str, Any]:
+    try:
+        summary = json.loads(payload)
+        return {
+            "exit_code": int(summary["exit_code"]),
+            "duration_ms": int(summary["duration_ms"]),
+            "timed_out": summary["timed_out"] is True,
+            "oom_killed": summary["oom_killed"] is True,
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProtocolError(f"a malformed EXIT frame: {exc}") from exc
+
+
+def _parse_result(payload: bytes | None) -> tuple[Any, OutputStatus, str]:
+    """The function's output, its status, and why it is not valid (or "")."""
+    if payload is None:
+        return None, OutputStatus.ERROR, "the function did not return"
+    try:
+        result = json.loads(payload)
+        status = OutputStatus(result["status"])
+        if status is OutputStatus.VALID:
+            return json.loads(result["output"]), status, ""
+        return None, status, str(result.get("error", ""))[:1000]
+    except RecursionError:
+        return None, OutputStatus.ERROR, "the function's output nests too deeply"
+    except (ValueError, KeyError, TypeError):
+        return None, OutputStatus.ERROR, "the function's result was malformed"
+
+
+async def run_result(
+    job: Job,
+    output: OutputCollector,
+    summary: dict[str, Any] | None,
+    result_payload: bytes | None,
+    failure: str,
+    elapsed_ms: int,
+    timeout_s: int,
+) -> RunResult:
+    duration_ms = elapsed_ms
+    if summary is not None:
+        duration_ms = max(0, min(summary["duration_ms"], elapsed_ms))
+
+    if failure == "timeout" or (summary and summary["timed_out"]):
+        status, exit_code = RunStatus.TIMED_OUT, EXIT_TIMEOUT
+        await output.note(f"the run hit its time limit of {timeout_s} s and was killed.")
+        duration_ms = min(duration_ms, timeout_s * 1000) if summary else timeout_s * 1000
+    elif summary and summary["oom_killed"]:
+        status, exit_code = RunStatus.OUT_OF_MEMORY, EXIT_KILLED
+        await output.note(
+            f"the run hit its memory limit of {job.limits.memory_mib} MiB and was killed."
+        )
+    elif failure == "stopped":
+        status, exit_code = RunStatus.STOPPED, EXIT_KILLED
+        await output.note("the run was stopped.")
+    elif failure == "runaway":
+        status, exit_code = RunStatus.FAILED, EXIT_KILLED
+        limit_mib = output.max_bytes * limits.RUNAWAY_OUTPUT_FACTOR // (1024 * 1024)
+        await output.note(f"the run wrote more than {limit_mib} MiB of output and was killed.")
+    elif failure == "result_too_large":
+        status, exit_code = RunStatus.FAILED, 1
+        await output.note(f"the function's result is larger than {limits.MAX_RESULT_BYTES} bytes.")
+    elif failure == "broken" or summary is None:
+        status, exit_code = RunStatus.ERROR, EXIT_NO_STATUS
+        await output.note("the sandbox stopped unexpectedly before the run finished.")
+    else:
+        exit_code = summary["exit_code"]
+        status = RunStatus.SUCCEEDED if exit_code == 0 else RunStatus.FAILED
+
+    value, output_status = None, None
+    if job.kind is JobKind.FUNCTION:
+        output_status = OutputStatus.ERROR
+        if status in (RunStatus.SUCCEEDED, RunStatus.FAILED) and not failure:
+            value, output_status, reason = _parse_result(result_payload)
+            if output_status is OutputStatus.JSON_SERIALIZATION_ERROR:
+                await output.note(f"execute() returned a value that is not JSON: {reason}")
+            elif output_status is OutputStatus.ERROR and status is RunStatus.SUCCEEDED:
+                status = RunStatus.FAILED
+                await output.note(f"{reason}.")
+    return RunResult(
+        status=status,
+        exit_code=exit_code,
+        stdout=output.text("stdout"),
+        stderr=output.text("stderr"),
+        duration_ms=duration_ms,
+        output=value,
+        output_status=output_status,
+        stdout_truncated=output.truncated["stdout"],
+        stderr_truncated=output.truncated["stderr"],
+    )
