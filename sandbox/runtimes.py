@@ -9,6 +9,7 @@ is kept, and handed line by line to whoever watches.
 
 import asyncio
 import contextvars
+import json
 import logging
 import re
 import shutil
@@ -35,6 +36,10 @@ MAX_CONCURRENT_BUILDS = 2
 MAX_BUILD_LOG_BYTES = 256 * 1024
 LOG_TAIL_BYTES = 64 * 1024
 PYTHON_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# A PEP 508 requirement by name: extras, version specifiers, markers; no "@ url".
+REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?\s*[^@:/\\]*$")
+NPM_VERSION_RANGE = re.compile(r"^[0-9A-Za-z.^~<>=|*+\s-]*$")
+NPM_DEPENDENCY_SECTIONS = ("dependencies", "optionalDependencies", "peerDependencies")
 # The lines that say best why pip or npm failed.
 FAILURE_LINE = re.compile(r"^(ERROR:|npm ERR!|npm error|error:)", re.IGNORECASE)
 
@@ -78,6 +83,42 @@ def revision_image_tag(revision: RuntimeRevision) -> str:
 
 def invalid_imports(text: str) -> list[str]:
     return [m for m in text.replace(",", " ").split() if not PYTHON_MODULE.match(m)]
+
+
+def manifest_problem(manifest_name: str, contents: str) -> str:
+    """Why a manifest is refused, or "". Packages come from PyPI and npm by name only.
+
+    The build has the host's network: a URL, a git source, a file path or a pip option
+    (--index-url, -r, -e) would let a manifest make the host fetch from anywhere.
+    """
+    if manifest_name == "requirements.txt":
+        for number, raw in enumerate(contents.splitlines(), start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("-") or not REQUIREMENT.match(line):
+                return (
+                    f"line {number}: {line!r} is not a package from PyPI "
+                    "(name, extras, version, markers; no URLs, paths or pip options)"
+                )
+        return ""
+    try:
+        package = json.loads(contents)
+    except ValueError as exc:
+        return f"package.json is not valid JSON: {exc}"
+    if not isinstance(package, dict):
+        return "package.json must be a JSON object"
+    for section in NPM_DEPENDENCY_SECTIONS:
+        dependencies = package.get(section, {})
+        if not isinstance(dependencies, dict):
+            return f"{section} must be an object of package names and versions"
+        for name, version in dependencies.items():
+            if not isinstance(version, str) or not NPM_VERSION_RANGE.match(version):
+                return (
+                    f"{section}.{name}: {version!r} is not a version range from the npm "
+                    "registry (no URLs, git, file: or github: sources)"
+                )
+    return ""
 
 
 def _recipe(revision: RuntimeRevision) -> str:

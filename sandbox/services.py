@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from sandbox.engine import get_engine
 from sandbox.models import MANIFEST_FOR_LANGUAGE, Runtime, RuntimeRevision
-from sandbox.runtimes import BuildSink, invalid_imports, runtime_builds
+from sandbox.runtimes import BuildSink, invalid_imports, manifest_problem, runtime_builds
 
 
 class RuntimeInvalid(ValueError):
@@ -18,12 +18,15 @@ class RuntimeInvalid(ValueError):
         self.message = message
 
 
-def _check_manifest(language: str, manifest_name: str) -> None:
+def _check_manifest(language: str, manifest_name: str, contents: str) -> None:
     expected = MANIFEST_FOR_LANGUAGE[language]
     if manifest_name != expected:
         raise RuntimeInvalid(
             "manifest_file.name", f"a {language} runtime takes a {expected}, not {manifest_name}"
         )
+    problem = manifest_problem(manifest_name, contents)
+    if problem:
+        raise RuntimeInvalid("manifest_file.contents", problem)
 
 
 async def revision_create(
@@ -35,7 +38,7 @@ async def revision_create(
     on_line: BuildSink | None = None,
 ) -> RuntimeRevision:
     """A new revision, built in the background; it becomes the runtime's current one."""
-    _check_manifest(runtime.language, manifest_name)
+    _check_manifest(runtime.language, manifest_name, manifest_contents)
     if additional_python_imports and runtime.language != Runtime.Language.PYTHON:
         raise RuntimeInvalid("additional_python_imports", "only Python runtimes preload imports")
     bad = invalid_imports(additional_python_imports)
@@ -66,7 +69,7 @@ async def runtime_create(
     engine: str = "microvm",
     on_line: BuildSink | None = None,
 ) -> Runtime:
-    _check_manifest(language, manifest_name)
+    _check_manifest(language, manifest_name, manifest_contents)
     runtime = await Runtime.objects.acreate(
         owner=owner, name=name, language=language, engine=engine
     )

@@ -179,3 +179,24 @@ def test_deleting_a_runtime_hides_it_and_past_runs_stay(built: Built) -> None:
             language="javascript", code="1", runtime_revision_id=built.js_revision
         )
     assert built.client.executions.get(ran.id).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "name", "contents"),
+    [
+        ("python", "requirements.txt", "six\n--index-url http://127.0.0.1:9/simple\n"),
+        ("python", "requirements.txt", "pkg @ http://127.0.0.1:9/pkg.whl\n"),
+        ("javascript", "package.json", '{"dependencies": {"x": "git+http://127.0.0.1:9/x.git"}}'),
+        ("javascript", "package.json", "not json"),
+    ],
+)
+def test_a_manifest_that_would_fetch_from_elsewhere_is_a_400(
+    built: Built, language: str, name: str, contents: str
+) -> None:
+    with pytest.raises(rizaio.BadRequestError) as refused:
+        built.client.runtimes.create(
+            name="sneaky",
+            language=language,  # type: ignore[arg-type]
+            manifest_file={"name": name, "contents": contents},  # type: ignore[typeddict-item]
+        )
+    assert refused.value.body["error"]["field"] == "manifest_file.contents"  # type: ignore[index]
