@@ -65,6 +65,10 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)
     files: Sequence[File] = ()
     limits: Limits = Limits()
+    # http.allow as the API took it: hosts and their credentials. It stays on the host
+    # side and never enters the container (to_wire leaves it out). Until the egress
+    # proxy of DESIGN.md exists, a run has no network whatever this says.
+    http_allow: Sequence[Mapping[str, Any]] = ()
     # The image to run on; None is the current base image.
     image: str | None = None
     # Lets a caller stop the run while it goes (Engine.stop).

@@ -114,6 +114,11 @@ class RunIn(StrictSchema):
             "env": dict(self.env or {}),
             "files": tuple(File(f.path, f.contents) for f in self.files or ()),
             "limits": (self.limits or LimitsIn()).to_limits(),
+            "http_allow": tuple(
+                rule.model_dump(exclude_none=True) for rule in (self.http.allow or ())
+            )
+            if self.http
+            else (),
         }
 
 
