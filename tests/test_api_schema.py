@@ -42,6 +42,7 @@ def test_the_api_never_answers_with_a_500_or_off_its_schema(
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # it keeps a cache of its own in the working directory
     )
     assert run.returncode == 0, run.stdout[-6000:]
     generated = re.search(r"(\d+) generated", run.stdout)
