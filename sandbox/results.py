@@ -50,8 +50,8 @@ class OutputCollector:
     async def note(self, message: str) -> None:
         """A line of Sandpit's own at the end of stderr: why the run ended as it did."""
         text = self._decoders["stderr"].decode(b"", final=True)
-        current = "".join(self._text["stderr"]) + text
-        if current and not current.endswith("\n"):
+        last = text or (self._text["stderr"][-1] if self._text["stderr"] else "\n")
+        if not last.endswith("\n"):
             text += "\n"
         await self._append("stderr", f"{text}Sandpit: {message}\n")
 

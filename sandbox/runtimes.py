@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -138,31 +139,32 @@ class _BuildLog:
     """Head and tail of a build's output, within MAX_BUILD_LOG_BYTES."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.size = 0
+        self.head: list[str] = []
+        self.head_size = 0
+        self.tail: deque[str] = deque()
+        self.tail_size = 0
         self.dropped = 0
         self.seen = 0
 
     def add(self, line: str) -> None:
         self.seen += 1
-        self.lines.append(line)
-        self.size += len(line) + 1
-        while self.size > MAX_BUILD_LOG_BYTES and len(self.lines) > 1:
-            # Keep the head; drop from just before the tail.
-            tail_start = len(self.lines) - 1
-            tail_size = 0
-            while tail_start > 0 and tail_size < LOG_TAIL_BYTES:
-                tail_size += len(self.lines[tail_start]) + 1
-                tail_start -= 1
-            removed = self.lines.pop(max(1, tail_start))
-            self.size -= len(removed) + 1
+        if self.head_size < MAX_BUILD_LOG_BYTES - LOG_TAIL_BYTES:
+            self.head.append(line)
+            self.head_size += len(line) + 1
+            return
+        self.tail.append(line)
+        self.tail_size += len(line) + 1
+        while self.tail_size > LOG_TAIL_BYTES and len(self.tail) > 1:
+            self.tail_size -= len(self.tail.popleft()) + 1
             self.dropped += 1
 
+    @property
+    def lines(self) -> list[str]:
+        return [*self.head, *self.tail]
+
     def text(self) -> str:
-        if not self.dropped:
-            return "\n".join(self.lines)
-        head, rest = self.lines[:1], self.lines[1:]
-        return "\n".join([*head, f"[… {self.dropped} lines left out …]", *rest])
+        gap = [f"[… {self.dropped} lines left out …]"] if self.dropped else []
+        return "\n".join([*self.head, *gap, *self.tail])
 
 
 class RuntimeBuilds:
