@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export SANDPIT_STATE_DIR ?= $(CURDIR)/.sandpit
 
-.PHONY: run test lint setup venv engine image db static ci browser
+.PHONY: run test test-fast lint setup venv engine image db static ci browser
 
 run: setup
 	@$(BIN)/python manage.py admin_hint
@@ -17,6 +17,10 @@ run: setup
 
 test: setup browser
 	$(BIN)/pytest
+
+# The pure parts only: no Docker, no server, no browser.
+test-fast: venv
+	$(BIN)/pytest tests/unit -q
 
 lint: venv
 	$(BIN)/ruff check .

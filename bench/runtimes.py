@@ -28,10 +28,10 @@ from django.contrib.auth.models import User  # noqa: E402
 
 from sandbox import engine as engine_module  # noqa: E402
 from sandbox import services  # noqa: E402
+from sandbox.builds.orchestrator import runtime_builds  # noqa: E402
 from sandbox.engine import Engine, EngineConfig  # noqa: E402
 from sandbox.jobs import Job, JobKind, Language  # noqa: E402
 from sandbox.models import RuntimeRevision  # noqa: E402
-from sandbox.runtimes import runtime_builds  # noqa: E402
 
 CASES = [
     (

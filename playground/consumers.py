@@ -9,8 +9,8 @@ from playground import services
 from playground.guests import viewer_id
 from playground.live import build_group_name, group_name, live_runs
 from playground.models import Execution
+from sandbox.builds.orchestrator import runtime_builds
 from sandbox.models import RuntimeRevision
-from sandbox.runtimes import runtime_builds
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404

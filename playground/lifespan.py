@@ -11,10 +11,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from playground.live import build_line_sink
 from playground.services import executions_fail_interrupted
+from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError
-from sandbox.runtimes import runtime_builds
 from sandbox.services import revisions_fail_interrupted
 
 log = logging.getLogger("sandbox")
@@ -32,7 +33,7 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             builds = await sync_to_async(revisions_fail_interrupted)()
             if builds:
                 log.warning("%d runtime builds were cut short by the last stop", builds)
-            runtime_builds.bind(asyncio.get_running_loop())
+            runtime_builds.bind(asyncio.get_running_loop(), build_line_sink)
             try:
                 await get_engine().start()
             except EngineError as exc:

@@ -159,6 +159,24 @@ SANDBOX_BUILD_TIMEOUT_S = envint("SANDBOX_BUILD_TIMEOUT_S", 900, minimum=30)
 # What the build trusts for TLS: the host's bundle, so that pip and npm work behind a
 # TLS-inspecting proxy whose CA the host trusts.
 SANDBOX_BUILD_CA_BUNDLE = envstr("SANDBOX_BUILD_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+# Each build step is a container hardened like a run, with these limits.
+SANDBOX_BUILD_MEMORY_MIB = envint("SANDBOX_BUILD_MEMORY_MIB", 1024, minimum=128)
+SANDBOX_BUILD_CPUS = envfloat("SANDBOX_BUILD_CPUS", 1.0, minimum=0.1)
+SANDBOX_BUILD_PIDS = envint("SANDBOX_BUILD_PIDS", 256, minimum=16)
+# Disk a build may write (downloads and installed files), and bytes it may fetch.
+SANDBOX_BUILD_MAX_MIB = envint("SANDBOX_BUILD_MAX_MIB", 4096, minimum=16)
+SANDBOX_BUILD_MAX_DOWNLOAD_MIB = envint("SANDBOX_BUILD_MAX_DOWNLOAD_MIB", 2048, minimum=1)
+# Wheels only by default: an sdist's build backend is package code. When allowed, sdists
+# are built in the install step, which has no network.
+SANDBOX_BUILD_ALLOW_SDISTS = envbool("SANDBOX_BUILD_ALLOW_SDISTS", False)
+# The package indexes builds fetch from: by default the ones the image's pip and npm use
+# out of the box. Extra hosts (a mirror's file host) are comma-separated names.
+SANDBOX_BUILD_PIP_INDEX_URL = envstr("SANDBOX_BUILD_PIP_INDEX_URL", "")
+SANDBOX_BUILD_NPM_REGISTRY = envstr("SANDBOX_BUILD_NPM_REGISTRY", "")
+SANDBOX_BUILD_INDEX_HOSTS = envstr("SANDBOX_BUILD_INDEX_HOSTS", "")
+# "name=ip:port,...": the egress proxies connect there for that name instead of resolving
+# it, even when the address is loopback or private: an operator's deliberate exception.
+SANDBOX_EGRESS_PIN = envstr("SANDBOX_EGRESS_PIN", "")
 # Warm containers per runtime revision, started on first use and stopped when idle.
 SANDBOX_RUNTIME_POOL_SIZE = envint("SANDBOX_RUNTIME_POOL_SIZE", 1, minimum=0)
 SANDBOX_RUNTIME_POOL_IDLE_S = envint("SANDBOX_RUNTIME_POOL_IDLE_S", 300, minimum=10)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import docker
 import docker.errors
@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 LABEL_INSTANCE = "sandpit.instance"
 LABEL_FAMILY = "sandpit.family"
+LABEL_BUILD = "sandpit.build"
 UID = 1000  # the image's unprivileged "sandbox" user (sandbox/images.py)
 SANDBOX_UID = f"{UID}:{UID}"
 TMPFS = "rw,nosuid,nodev"
@@ -67,6 +68,27 @@ class SandboxSpec:
     memory_mib: int
     cpus: float
     pids: int
+
+
+@dataclass(frozen=True)
+class BuildStepSpec:
+    """One step of a runtime build: a command in a container hardened like a run's.
+
+    `binds` maps host folders to (container path, "ro" | "rw"); the step's only network
+    is whatever proxy socket one of them holds.
+    """
+
+    image: str
+    command: list[str]
+    env: dict[str, str]
+    binds: dict[str, tuple[str, str]]
+    build_id: str
+    memory_mib: int
+    cpus: float
+    pids: int
+    tmp_mib: int
+    max_file_bytes: int
+    working_dir: str = WORK_DIR
 
 
 @dataclass
@@ -240,6 +262,74 @@ class DockerAdapter:
         await asyncio.gather(*(self.remove_container(i) for i in ids))
         return len(ids)
 
+    # --- build steps ----------------------------------------------------------------
+
+    def start_build_step(self, step: BuildStepSpec) -> str:
+        """Create and start a build step's container; its id."""
+        api = self.api
+        host_config = api.create_host_config(
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            tmpfs={"/tmp": f"{TMPFS},size={step.tmp_mib}m,mode=1777"},
+            binds={host: {"bind": path, "mode": mode} for host, (path, mode) in step.binds.items()},
+            pids_limit=step.pids,
+            mem_limit=f"{step.memory_mib}m",
+            memswap_limit=f"{step.memory_mib}m",
+            nano_cpus=int(step.cpus * 1e9),
+            ulimits=[
+                Ulimit(name="nofile", soft=limits.BUILD_NOFILE, hard=limits.BUILD_NOFILE),
+                Ulimit(name="fsize", soft=step.max_file_bytes, hard=step.max_file_bytes),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
+            init=True,
+            runtime=self._runtime,
+        )
+        created = self.call(
+            api.create_container,
+            step.image,
+            command=step.command,
+            user=SANDBOX_UID,
+            environment={**BASE_ENVIRONMENT, **step.env},
+            working_dir=step.working_dir,
+            hostname="build",
+            network_disabled=True,
+            labels={LABEL_INSTANCE: self.instance, LABEL_BUILD: step.build_id},
+            host_config=host_config,
+        )
+        container_id: str = created["Id"]
+        try:
+            self.call(api.start, container_id)
+        except BaseException:
+            self._remove_quietly(container_id)
+            raise
+        return container_id
+
+    def container_output(self, container_id: str) -> Iterator[bytes]:
+        """A container's stdout and stderr as they come, until it ends or is removed."""
+        try:
+            yield from self.call(
+                self.api.logs, container_id, stream=True, follow=True, stdout=True, stderr=True
+            )
+        except (docker.errors.NotFound, EngineUnavailable):
+            return
+
+    def wait_container(self, container_id: str) -> int:
+        """The exit status of a container once it ends; -1 when it was removed first."""
+        try:
+            return int(self.call(self.api.wait, container_id, timeout=None)["StatusCode"])
+        except (docker.errors.NotFound, EngineUnavailable):
+            return -1
+
+    def build_containers(self, build_id: str) -> list[str]:
+        found = self.call(
+            self.api.containers,
+            all=True,
+            filters={"label": [f"{LABEL_INSTANCE}={self.instance}", f"{LABEL_BUILD}={build_id}"]},
+        )
+        return [c["Id"] for c in found]
+
     # --- images ---------------------------------------------------------------------
 
     def image_exists(self, tag: str) -> bool:
@@ -268,15 +358,23 @@ class DockerAdapter:
         return True
 
     def build_image(
-        self, context_dir: Path, tag: str, *, buildargs: dict[str, str], network_mode: str = "none"
+        self, context: Path | IO[bytes], tag: str, *, buildargs: dict[str, str]
     ) -> Iterator[str]:
-        """Build an image, yielding its log line by line; RuntimeError when it fails."""
+        """Build an image with no network, yielding its log by line; RuntimeError if it fails.
+
+        `context` is a folder, or a tar stream made by the caller (with its Dockerfile).
+        """
+        where: dict[str, Any] = (
+            {"path": str(context)}
+            if isinstance(context, Path)
+            else {"fileobj": context, "custom_context": True}
+        )
         stream = self.call(
             self.api.build,
-            path=str(context_dir),
+            **where,
             tag=tag,
             buildargs=buildargs,
-            network_mode=network_mode,
+            network_mode="none",
             rm=True,
             forcerm=True,
             decode=True,

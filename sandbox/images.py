@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 DEBIAN_SUITE = "trixie"  # Python 3.13 and Node 20
 ROOTFS_PACKAGES = ("python3", "nodejs", "ca-certificates")
-# For runtime builds (sandbox/runtimes.py), which install on top with pip and npm.
+# For runtime builds (sandbox/builds/), which install on top with pip and npm.
 # Installed with apt inside the root afterwards: debootstrap's own resolver cannot
 # settle npm's hundred dependencies.
 ROOTFS_APT_PACKAGES = ("python3-pip", "npm")

@@ -49,3 +49,7 @@ MAX_CONTAINER_STARTS = 4
 # Seconds a client is told to wait when the engine is saturated or unreachable.
 BUSY_RETRY_AFTER_S = 1
 UNAVAILABLE_RETRY_AFTER_S = 5
+
+# Runtime builds: each step (fetch, install, check) is a container hardened like a run,
+# with room for a package manager. npm keeps many files open while it unpacks.
+BUILD_NOFILE = 8192

@@ -1,12 +1,13 @@
-"""Writes on runtimes and revisions. Builds run in the background (sandbox/runtimes.py)."""
+"""Writes on runtimes and revisions. Builds run in the background (sandbox/builds/)."""
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from sandbox.builds.manifests import invalid_imports, manifest_problem
+from sandbox.builds.orchestrator import BuildSink, runtime_builds
 from sandbox.engine import get_engine
 from sandbox.models import MANIFEST_FOR_LANGUAGE, Runtime, RuntimeRevision
-from sandbox.runtimes import BuildSink, invalid_imports, manifest_problem, runtime_builds
 
 
 class RuntimeInvalid(ValueError):

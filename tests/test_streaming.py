@@ -174,7 +174,7 @@ async def test_a_build_log_streams_to_its_owner_only(engine: Engine) -> None:
         events.append(await communicator.receive_json_from(timeout=120))
     assert events[0]["type"] == "snapshot"
     log = events[0]["log"] + "\n".join(e["line"] for e in events if e["type"] == "log")
-    assert "Step 1/" in log
+    assert "Sandpit: fetch" in log and "Successfully tagged" in log
     assert events[-1]["status"] == "succeeded"
     await communicator.disconnect()
 

@@ -23,6 +23,7 @@ import math  # noqa: F401
 import os
 import random  # noqa: F401
 import re  # noqa: F401
+import site
 import struct
 import sys
 import threading
@@ -181,6 +182,8 @@ def finish(status: int) -> None:
 def warm_up() -> None:
     """Take the first-use costs now, before any job: compiling, JSON, tracebacks, and the
     modules a runtime revision asks to preload (its build checked that they import)."""
+    if os.environ.get("SANDPIT_SITE_DIR"):
+        site.addsitedir(os.environ["SANDPIT_SITE_DIR"])  # a runtime revision's packages
     for name in os.environ.get("SANDPIT_PRELOAD", "").split():
         importlib.import_module(name)
     compile("def f(x):\n    return {'a': [x, 1.5, None]}\n", FILENAME, "exec")

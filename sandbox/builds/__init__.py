@@ -1,0 +1,8 @@
+"""Runtime builds: a revision's packages fetched, installed and checked, then an image.
+
+- `manifests`: what a requirements.txt or package.json may say (checked before any build);
+- `recipes`: the steps of a build and the image they end in;
+- `indexes`: where packages may come from;
+- `log`: a build's log, bounded and clean;
+- `orchestrator`: builds in the background, capped, cancellable, streamed.
+"""

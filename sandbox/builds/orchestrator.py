@@ -1,0 +1,426 @@
+"""Builds in the background: capped in number, time and disk, cancellable, streamed.
+
+A build runs its recipe's steps one container at a time, then makes the image. Its slot
+is held until its containers are gone, so cancelling or deleting never lets more builds
+run at once than MAX_CONCURRENT_BUILDS. Each build's log is kept (head and tail) and
+handed line by line to the sink its caller gave, else to the default sink (the
+revision's WebSocket group), so a rebuild from the admin streams like any other.
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import io
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from sandbox import images
+from sandbox.builds import recipes
+from sandbox.builds.indexes import PROBE_COMMAND, PackageIndexes, package_indexes
+from sandbox.builds.log import BuildLog, LineSplitter, clean_line
+from sandbox.docker_adapter import UID, BuildStepSpec, DockerAdapter
+from sandbox.egress.addresses import parse_pins
+from sandbox.egress.tunnel import TunnelProxy
+from sandbox.models import RuntimeRevision
+
+log = logging.getLogger(__name__)
+
+# Builds at once: each is a pip or npm install on the same 2 cores that serve runs.
+MAX_CONCURRENT_BUILDS = 2
+# Threads per build: one follows a step's output, one waits for it, one measures disk.
+THREADS_PER_BUILD = 3
+DISK_CHECK_INTERVAL_S = 2.0
+BUILD_TMP_MIB = 256
+# The lines that say best why pip or npm failed.
+FAILURE_PREFIXES = ("error:", "npm err!", "npm error")
+# npm's error lines that only say where its own debug log went, or its error code.
+FAILURE_NOISE = ("complete log", "_logs/", "err! code", "error code")
+
+# Told of each build's events: (revision id, {"type": "log", "seq", "line"}) as lines
+# come, then (revision id, {"type": "finished", "status", "failure_reason"}).
+BuildSink = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class BuildFailed(Exception):
+    """A step failed or a limit was hit; the message is the revision's failure_reason."""
+
+
+def revision_image_tag(revision: RuntimeRevision) -> str:
+    return f"sandpit-rev:{revision.id.lower()}"
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+def _context_tar(dockerfile: str, runtime_dir: Path) -> io.BytesIO:
+    """The final image's build context: our Dockerfile and the installed files.
+
+    Made here rather than by Docker from a folder, so that nothing a package wrote
+    (a Dockerfile, a .dockerignore, a device, a FIFO) can change what is built.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for path in sorted(runtime_dir.rglob("*")) if runtime_dir.exists() else []:
+            if path.is_symlink() or path.is_dir() or path.is_file():
+                entry = tar.gettarinfo(str(path), f"runtime/{path.relative_to(runtime_dir)}")
+                entry.uid = entry.gid = 0
+                entry.uname = entry.gname = ""
+                if entry.isfile():
+                    with path.open("rb") as f:
+                        tar.addfile(entry, f)
+                else:
+                    tar.addfile(entry)
+    buffer.seek(0)
+    return buffer
+
+
+class RuntimeBuilds:
+    """Builds of this process: at most MAX_CONCURRENT_BUILDS at once, each within its time."""
+
+    def __init__(self, adapter: DockerAdapter | None = None) -> None:
+        self._adapter = adapter
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._logs: dict[str, BuildLog] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._default_sink: BuildSink | None = None
+        self._indexes: dict[str, PackageIndexes] = {}
+        self._threads = ThreadPoolExecutor(
+            MAX_CONCURRENT_BUILDS * THREADS_PER_BUILD + 2, thread_name_prefix="build"
+        )
+
+    def bind(self, loop: asyncio.AbstractEventLoop, sink: BuildSink | None = None) -> None:
+        """The server's event loop, where builds asked for from sync code (the admin)
+        run, and where every build tells its log unless its caller names a sink."""
+        self._loop = loop
+        self._default_sink = sink
+
+    def start_soon(self, revision_id: str) -> None:
+        """start() from a thread that is not the server's event loop."""
+        if self._loop is None or self._loop.is_closed():
+            raise RuntimeError("no server event loop to build on; is the ASGI server running?")
+        self._loop.call_soon_threadsafe(self.start, revision_id)
+
+    @property
+    def adapter(self) -> DockerAdapter:
+        if self._adapter is None:
+            self._adapter = DockerAdapter(
+                instance=settings.SANDBOX_INSTANCE,
+                timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S,
+                runtime=settings.SANDBOX_DOCKER_RUNTIME,
+            )
+        return self._adapter
+
+    def log_so_far(self, revision_id: str) -> tuple[str, int] | None:
+        """The log of a build going on here, and how many lines it has seen; else None."""
+        build_log = self._logs.get(revision_id)
+        return (build_log.text(), build_log.seen) if build_log else None
+
+    def start(self, revision_id: str, on_line: BuildSink | None = None) -> None:
+        """Build in the background; the revision moves pending -> building -> an end."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_CONCURRENT_BUILDS)
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        # A context of its own: the request that asked for the build ends long before it.
+        task = asyncio.get_running_loop().create_task(
+            self._build(revision_id, on_line or self._default_sink), context=contextvars.Context()
+        )
+        self._tasks[revision_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(revision_id, None))
+
+    def is_building(self, revision_id: str) -> bool:
+        return revision_id in self._tasks
+
+    async def wait(self, revision_id: str) -> None:
+        task = self._tasks.get(revision_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def cancel(self, revision_id: str) -> None:
+        """Stop a build now; returns once its containers are gone."""
+        task = self._tasks.get(revision_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _build(self, revision_id: str, on_line: BuildSink | None) -> None:
+        assert self._slots is not None
+        revision = await RuntimeRevision.objects.select_related("runtime").aget(id=revision_id)
+        try:
+            async with self._slots:
+                await self._build_now(revision, on_line)
+        except asyncio.CancelledError:
+            revision.status = RuntimeRevision.Status.CANCELLED
+            revision.failure_reason = "the build was cancelled"
+            revision.build_finished_at = timezone.now()
+            await asyncio.shield(revision.asave())
+            raise
+        finally:
+            self._logs.pop(revision_id, None)
+            if on_line is not None:
+                finished = {"type": "finished", "status": revision.status}
+                with contextlib.suppress(Exception):
+                    await on_line(
+                        revision.id, {**finished, "failure_reason": revision.failure_reason}
+                    )
+
+    async def _build_now(self, revision: RuntimeRevision, on_line: BuildSink | None) -> None:
+        revision.status = RuntimeRevision.Status.BUILDING
+        revision.build_started_at = timezone.now()
+        revision.build_log = ""
+        await revision.asave(update_fields=["status", "build_started_at", "build_log"])
+        build_log = self._logs[revision.id] = BuildLog()
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+        async def relay() -> None:
+            while (line := await lines.get()) is not None:
+                build_log.add(line)
+                if on_line is not None:
+                    with contextlib.suppress(Exception):
+                        await on_line(
+                            revision.id, {"type": "log", "seq": build_log.seen, "line": line}
+                        )
+
+        relaying = asyncio.create_task(relay())
+        tag = revision_image_tag(revision)
+        failure = ""
+        try:
+            async with asyncio.timeout(settings.SANDBOX_BUILD_TIMEOUT_S):
+                await self._run_recipe(revision, tag, lines.put_nowait)
+        except TimeoutError:
+            failure = f"the build took longer than {settings.SANDBOX_BUILD_TIMEOUT_S} s"
+        except BuildFailed as exc:
+            failure = str(exc)
+        finally:
+            lines.put_nowait(None)
+            await asyncio.shield(relaying)
+        if failure:
+            build_log.add(f"Sandpit: {failure}")
+        revision.build_log = build_log.text()
+        revision.build_finished_at = timezone.now()
+        if failure:
+            revision.status = RuntimeRevision.Status.FAILED
+            revision.failure_reason = _failure_reason(build_log.lines[:-1], failure)
+        else:
+            revision.status = RuntimeRevision.Status.SUCCEEDED
+            revision.image_tag = tag
+            revision.image_size_bytes = await sync_to_async(self.adapter.image_size_bytes)(tag)
+        await revision.asave()
+
+    async def _run_recipe(
+        self, revision: RuntimeRevision, tag: str, emit: Callable[[str], None]
+    ) -> None:
+        builds_dir = Path(settings.SANDBOX_STATE_DIR) / "builds"
+        builds_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir))
+        try:
+            runtime_dir = self._prepare(work, revision)
+            base = images.base_image_tag()
+            indexes = await self._package_indexes(base)
+            allow_sdists = settings.SANDBOX_BUILD_ALLOW_SDISTS
+            for step in recipes.steps(revision, indexes, allow_sdists):
+                emit(f"Sandpit: {step.name}")
+                status = await self.run_step(revision.id, base, step, work, emit)
+                if status != 0:
+                    raise BuildFailed(f"the {step.name} step failed (exit status {status})")
+            await self._make_image(revision, tag, base, runtime_dir, emit)
+        finally:
+            await asyncio.shield(self._remove_containers(revision.id))
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
+
+    def _prepare(self, work: Path, revision: RuntimeRevision) -> Path:
+        """The build's folders, writable by the build's uid; the manifest in place."""
+        runtime_dir = work / "runtime"
+        for name in ("runtime", "wheels", "home", "tmp", "npm-cache", "proxy"):
+            (work / name).mkdir()
+        manifest = "requirements.txt" if revision.manifest_name == "requirements.txt" else ""
+        target = work / manifest if manifest else runtime_dir / "package.json"
+        target.write_text(revision.manifest_contents, encoding="utf-8")
+        for path in [work, *work.iterdir()]:
+            if os.geteuid() == 0:
+                os.chown(path, UID, UID)
+            else:
+                path.chmod(0o777)
+        return runtime_dir
+
+    async def _package_indexes(self, base: str) -> PackageIndexes:
+        if base not in self._indexes:
+            output: list[str] = []
+            step = recipes.Step("probe", PROBE_COMMAND)
+            with tempfile.TemporaryDirectory() as empty:
+                status = await self.run_step("probe", base, step, Path(empty), output.append)
+            try:
+                self._indexes[base] = package_indexes(
+                    "\n".join(output),
+                    pip_index_url=settings.SANDBOX_BUILD_PIP_INDEX_URL,
+                    npm_registry=settings.SANDBOX_BUILD_NPM_REGISTRY,
+                    extra_hosts=settings.SANDBOX_BUILD_INDEX_HOSTS,
+                )
+            except ValueError as exc:
+                raise BuildFailed(f"no package index is known (status {status}): {exc}") from None
+        return self._indexes[base]
+
+    def _spec(self, build_id: str, base: str, step: recipes.Step, work: Path) -> BuildStepSpec:
+        binds = {str(work): (recipes.BUILD_MOUNT, "rw")}
+        runtime_dir = work / "runtime"
+        if runtime_dir.exists():
+            mode = "rw" if step.runtime_writable else "ro"
+            binds[str(runtime_dir)] = (recipes.RUNTIME_MOUNT, mode)
+        if step.online:
+            binds[str(work / "proxy")] = (recipes.PROXY_MOUNT, "ro")
+            binds[settings.SANDBOX_BUILD_CA_BUNDLE] = (recipes.CA_MOUNT, "ro")
+        return BuildStepSpec(
+            image=base,
+            command=step.command,
+            env=step.env,
+            binds=binds,
+            build_id=build_id,
+            memory_mib=settings.SANDBOX_BUILD_MEMORY_MIB,
+            cpus=settings.SANDBOX_BUILD_CPUS,
+            pids=settings.SANDBOX_BUILD_PIDS,
+            tmp_mib=BUILD_TMP_MIB,
+            max_file_bytes=settings.SANDBOX_BUILD_MAX_MIB * 1024 * 1024,
+            working_dir=step.working_dir,
+        )
+
+    async def run_step(
+        self,
+        build_id: str,
+        base: str,
+        step: recipes.Step,
+        work: Path,
+        emit: Callable[[str], None],
+    ) -> int:
+        """Run one step to its end; its output goes to `emit` line by line."""
+        loop = asyncio.get_running_loop()
+        spec = self._spec(build_id, base, step, work)
+        async with contextlib.AsyncExitStack() as stack:
+            if step.online:
+                await stack.enter_async_context(
+                    TunnelProxy(
+                        work / "proxy",
+                        allowed_hosts=step.hosts,
+                        pins=parse_pins(settings.SANDBOX_EGRESS_PIN),
+                        max_bytes=settings.SANDBOX_BUILD_MAX_DOWNLOAD_MIB * 1024 * 1024,
+                        note=emit,
+                    )
+                )
+            container_id = await loop.run_in_executor(
+                self._threads, self.adapter.start_build_step, spec
+            )
+            try:
+                following = loop.run_in_executor(
+                    self._threads, self._follow, container_id, emit, loop
+                )
+                waiting = loop.run_in_executor(
+                    self._threads, self.adapter.wait_container, container_id
+                )
+                watching = asyncio.create_task(self._watch_disk(work, container_id, waiting))
+                try:
+                    status = await waiting
+                    await following
+                finally:
+                    watching.cancel()
+                over = await asyncio.gather(watching, return_exceptions=True)
+                if isinstance(over[0], str) and over[0]:
+                    raise BuildFailed(over[0])
+                return status
+            finally:
+                await asyncio.shield(self.adapter.remove_container(container_id))
+
+    def _follow(
+        self, container_id: str, emit: Callable[[str], None], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        splitter = LineSplitter()
+        for chunk in self.adapter.container_output(container_id):
+            for line in splitter.feed(chunk):
+                loop.call_soon_threadsafe(emit, line)
+        for line in splitter.close():
+            loop.call_soon_threadsafe(emit, line)
+
+    async def _watch_disk(
+        self, work: Path, container_id: str, waiting: "asyncio.Future[int]"
+    ) -> str:
+        """Kill the step when the build's folder grows past its cap; why, or "".
+
+        A bind mount has no size of its own, so the folder is measured as it grows.
+        """
+        cap = settings.SANDBOX_BUILD_MAX_MIB * 1024 * 1024
+        while not waiting.done():
+            await asyncio.sleep(DISK_CHECK_INTERVAL_S)
+            used = await asyncio.get_running_loop().run_in_executor(
+                self._threads, _tree_bytes, work
+            )
+            if used > cap:
+                await self.adapter.remove_container(container_id)
+                return f"the build wrote more than {settings.SANDBOX_BUILD_MAX_MIB} MiB"
+        return ""
+
+    async def _make_image(
+        self,
+        revision: RuntimeRevision,
+        tag: str,
+        base: str,
+        runtime_dir: Path,
+        emit: Callable[[str], None],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        emit("Sandpit: image")
+
+        def build() -> None:
+            context = _context_tar(recipes.dockerfile(revision), runtime_dir)
+            for line in self.adapter.build_image(context, tag, buildargs={"BASE": base}):
+                loop.call_soon_threadsafe(emit, clean_line(line))
+
+        making = loop.run_in_executor(self._threads, build)
+        try:
+            await asyncio.shield(making)
+        except asyncio.CancelledError:
+            # A COPY of local files takes seconds: let it end, then take its image away.
+            with contextlib.suppress(Exception):
+                await making
+            await asyncio.to_thread(self.adapter.remove_image, tag)
+            raise
+        except RuntimeError as exc:
+            raise BuildFailed(f"making the image failed: {exc}") from None
+
+    async def _remove_containers(self, build_id: str) -> None:
+        ids = await asyncio.to_thread(self.adapter.build_containers, build_id)
+        await asyncio.gather(*(self.adapter.remove_container(i) for i in ids))
+
+
+def _failure_reason(lines: list[str], failure: str) -> str:
+    """pip's or npm's own first error line, else Sandpit's reason."""
+    for line in lines:
+        text = line.strip()
+        lowered = text.lower()
+        if lowered.startswith(FAILURE_PREFIXES) and not any(
+            noise in lowered for noise in FAILURE_NOISE
+        ):
+            return text[:500]
+    return failure[:500]
+
+
+runtime_builds = RuntimeBuilds()

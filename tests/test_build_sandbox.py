@@ -1,0 +1,169 @@
+"""A runtime build is tenant code too: its steps get no more than a run gets.
+
+These build in this process with real containers. Loopback servers stand in for what a
+hostile manifest would reach for; they must never see a connection.
+"""
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from sandbox import images
+from sandbox.builds import recipes
+from sandbox.builds.orchestrator import MAX_CONCURRENT_BUILDS, RuntimeBuilds
+from sandbox.docker_adapter import DockerAdapter
+from sandbox.models import Runtime, RuntimeRevision
+from tests.conftest import TEST_INSTANCE
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Listener:
+    """A loopback TCP server that accepts, records and never answers."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(client)
+
+    def close(self) -> None:
+        self.socket.close()
+        for client in self._held:
+            client.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    server = Listener()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def builds(base_image: str) -> Iterator[RuntimeBuilds]:
+    adapter = DockerAdapter(instance=f"{TEST_INSTANCE}-builds", timeout_s=30)
+    yield RuntimeBuilds(adapter)
+    adapter.close()
+
+
+async def _revision(language: str, name: str, contents: str, imports: str = "") -> RuntimeRevision:
+    owner, _ = await User.objects.aget_or_create(username="build-tenant")
+    runtime = await Runtime.objects.acreate(owner=owner, name="hostile", language=language)
+    # Straight into the database, past the manifest check: what if the check missed it?
+    return await RuntimeRevision.objects.acreate(
+        runtime=runtime,
+        manifest_name=name,
+        manifest_contents=contents,
+        additional_python_imports=imports,
+    )
+
+
+async def _build(builds: RuntimeBuilds, revision: RuntimeRevision) -> RuntimeRevision:
+    builds.start(revision.id)
+    await builds.wait(revision.id)
+    await revision.arefresh_from_db()
+    return revision
+
+
+async def test_a_requirement_with_a_coding_line_and_a_url_never_reaches_it(
+    builds: RuntimeBuilds, listener: Listener
+) -> None:
+    contents = (
+        "# -*- coding: utf-7 -*-\n"
+        f"evil +AEA- http+ADo-//127.0.0.1:{listener.port}/evil-1.0-py3-none-any.whl\n"
+        f"other @ http://127.0.0.1:{listener.port}/other-1.0-py3-none-any.whl\n"
+        f"--extra-index-url http://127.0.0.1:{listener.port}/simple\n"
+    )
+    revision = await _build(builds, await _revision("python", "requirements.txt", contents))
+    assert revision.status == "failed"
+    assert listener.connections == 0
+    assert revision.image_tag == ""
+
+
+async def test_an_npm_dev_dependency_url_never_reaches_it(
+    builds: RuntimeBuilds, listener: Listener
+) -> None:
+    url = f"http://127.0.0.1:{listener.port}/x.tgz"
+    contents = f'{{"devDependencies": {{"x": "{url}"}}, "overrides": {{"y": "{url}"}}}}'
+    revision = await _build(builds, await _revision("javascript", "package.json", contents))
+    assert revision.status == "failed"
+    assert listener.connections == 0
+    assert f"refused GET {url}" in revision.build_log
+
+
+async def test_a_build_step_has_no_network_no_root_and_no_capabilities(
+    builds: RuntimeBuilds, listener: Listener, tmp_path: Path
+) -> None:
+    probe = (
+        "import os, socket\n"
+        "print('uid', os.getuid(), os.getgid())\n"
+        "print([l for l in open('/proc/self/status') if l.startswith('CapEff')][0].strip())\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {listener.port}), timeout=3)\n"
+        "    print('connected')\n"
+        "except OSError as exc:\n"
+        "    print('no network', exc.errno)\n"
+        "try:\n"
+        "    open('/usr/lib/x', 'w')\n"
+        "except OSError:\n"
+        "    print('read-only root')\n"
+    )
+    step = recipes.Step("probe", ["/usr/bin/python3", "-c", probe])
+    lines: list[str] = []
+    status = await builds.run_step("probe", images.base_image_tag(), step, tmp_path, lines.append)
+    await asyncio.sleep(0.1)
+    assert status == 0, lines
+    assert "uid 1000 1000" in lines
+    assert "CapEff:\t0000000000000000" in lines
+    assert any(line.startswith("no network") for line in lines)
+    assert "read-only root" in lines
+    assert listener.connections == 0
+
+
+async def test_cancelling_stops_the_build_containers_and_the_cap_holds(
+    builds: RuntimeBuilds, listener: Listener
+) -> None:
+    # An index that accepts and never answers: each build hangs in its fetch step.
+    hanging = override_settings(
+        SANDBOX_BUILD_PIP_INDEX_URL="https://slow-index.test/simple",
+        SANDBOX_EGRESS_PIN=f"slow-index.test=127.0.0.1:{listener.port}",
+    )
+    with hanging:
+        revisions = [
+            await _revision("python", "requirements.txt", f"six=={i}.0\n")
+            for i in range(MAX_CONCURRENT_BUILDS + 1)
+        ]
+        for revision in revisions:
+            builds.start(revision.id)
+        for _ in range(100):
+            if listener.connections >= MAX_CONCURRENT_BUILDS:
+                break
+            await asyncio.sleep(0.2)
+        running = [
+            r for r in revisions if await asyncio.to_thread(builds.adapter.build_containers, r.id)
+        ]
+        assert len(running) == MAX_CONCURRENT_BUILDS
+        for revision in revisions:
+            await builds.cancel(revision.id)
+            assert await asyncio.to_thread(builds.adapter.build_containers, revision.id) == []
+    for revision in revisions:
+        await revision.arefresh_from_db()
+        assert revision.status == "cancelled"
+    assert await asyncio.to_thread(builds.adapter.instance_containers) == []
