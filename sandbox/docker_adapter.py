@@ -33,6 +33,10 @@ LABEL_FAMILY = "sandpit.family"
 LABEL_BUILD = "sandpit.build"
 UID = 1000  # the image's unprivileged "sandbox" user (sandbox/images.py)
 SANDBOX_UID = f"{UID}:{UID}"
+# A run's supervisor is root with these alone: enough to start the code as UID and to
+# kill it, never to touch anything else. The code itself runs with no capability.
+SUPERVISOR_USER = "0:0"
+SUPERVISOR_CAPABILITIES = ["SETUID", "SETGID", "KILL"]
 TMPFS = "rw,nosuid,nodev"
 WORK_DIR = "/work"
 # Where a pooled container sees its own host folder (the egress proxy's socket goes there).
@@ -173,7 +177,7 @@ class DockerAdapter:
             created = api.create_container(
                 spec.image,
                 command=["/usr/bin/python3", "-I", "-S", "/opt/sandpit/supervisor.py", spec.family],
-                user=SANDBOX_UID,
+                user=SUPERVISOR_USER,
                 environment=BASE_ENVIRONMENT,
                 working_dir=WORK_DIR,
                 hostname="sandbox",
@@ -210,6 +214,7 @@ class DockerAdapter:
         return self.api.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
+            cap_add=SUPERVISOR_CAPABILITIES,
             security_opt=["no-new-privileges"],
             read_only=True,
             tmpfs={

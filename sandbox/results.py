@@ -5,16 +5,18 @@ anything malformed becomes an error result, never an exception in the server.
 """
 
 import codecs
-import json
 from typing import Any
 
-from sandbox import limits
+from sandbox import limits, strict_json
 from sandbox.jobs import EventSink, Job, JobKind, OutputStatus, RunEvent, RunResult, RunStatus
 from sandbox.protocol import ProtocolError
 
 EXIT_TIMEOUT = 124  # as coreutils' timeout(1)
 EXIT_KILLED = 137  # 128 + SIGKILL: out of memory, stopped, or a runaway writer
 EXIT_NO_STATUS = -1  # the sandbox failed before the code could finish
+# What an exit frame may say: a wait status's code, and a duration a database can hold.
+MAX_EXIT_CODE = 255
+MAX_DURATION_MS = 2**31 - 1
 
 
 class OutputCollector:
@@ -67,14 +69,17 @@ class OutputCollector:
 
 def parse_summary(payload: bytes) -> dict[str, Any]:
     try:
-        summary = json.loads(payload)
+        summary = strict_json.loads(payload)
+        exit_code, duration_ms = int(summary["exit_code"]), int(summary["duration_ms"])
+        if not (0 <= exit_code <= MAX_EXIT_CODE and 0 <= duration_ms < MAX_DURATION_MS):
+            raise ValueError(f"exit code {exit_code} or duration {duration_ms} out of range")
         return {
-            "exit_code": int(summary["exit_code"]),
-            "duration_ms": int(summary["duration_ms"]),
+            "exit_code": exit_code,
+            "duration_ms": duration_ms,
             "timed_out": summary["timed_out"] is True,
             "oom_killed": summary["oom_killed"] is True,
         }
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise ProtocolError(f"a malformed EXIT frame: {exc}") from exc
 
 
@@ -83,10 +88,13 @@ def _parse_result(payload: bytes | None) -> tuple[Any, OutputStatus, str]:
     if payload is None:
         return None, OutputStatus.ERROR, "the function did not return"
     try:
-        result = json.loads(payload)
+        result = strict_json.loads(payload)
         status = OutputStatus(result["status"])
         if status is OutputStatus.VALID:
-            return json.loads(result["output"]), status, ""
+            output = strict_json.loads(result["output"])
+            if strict_json.bad_text_at(output) is not None:
+                return None, OutputStatus.ERROR, "the function's output is not valid Unicode"
+            return output, status, ""
         return None, status, str(result.get("error", ""))[:1000]
     except RecursionError:
         return None, OutputStatus.ERROR, "the function's output nests too deeply"

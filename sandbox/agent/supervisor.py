@@ -14,9 +14,14 @@ stdin and stdout:
     F  result     the function's result                             (JSON)
     X  exit       exit status, duration, timeout and OOM flags      (JSON)
 
-The worker's stdout and stderr are pipes read here, so nothing the code prints can
-forge a frame; the function's result arrives on a separate pipe that print() never
-reaches. The engine still treats every frame as untrusted input.
+The supervisor runs as root with only the capabilities to drop to the sandbox user
+(SETUID, SETGID) and to kill that user's processes (KILL); the worker, and so the code,
+runs as uid 1000 with none. The code can therefore neither write to the supervisor's
+descriptors (the container's stdout, /proc/1/fd/1) nor trace it. The worker's stdout
+and stderr are pipes read here, so nothing the code prints can forge a frame; the
+function's result arrives on a separate pipe that print() never reaches, and a script
+closes that pipe before its code runs: its exit status is the one waitpid() sees. The
+engine still treats every frame as untrusted input.
 
 Runs under the image's own Python (Debian's), standard library only.
 """
@@ -36,6 +41,7 @@ WORKER_COMMANDS = {
     "node": ["/usr/bin/node", "--stack-size=2048", "/opt/sandpit/worker.js"],
 }
 WORK_DIR = "/work"
+SANDBOX_UID = 1000  # the image's "sandbox" user
 # Bigger reads mean fewer frames for chatty programs; 64 KiB is one pipe buffer.
 READ_CHUNK_BYTES = 65536
 # After the worker exits, a child it left behind may still hold its stdout open; wait
@@ -150,6 +156,10 @@ def main() -> int:
     pid = os.fork()
     if pid == 0:
         os.setsid()  # its own process group, so a timeout kills its children too
+        if os.getuid() == 0:
+            os.setgroups([])
+            os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+            os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
         os.dup2(stdin_r, 0)
         os.dup2(stdout_w, 1)
         os.dup2(stderr_w, 2)
@@ -214,7 +224,7 @@ def main() -> int:
                 result += chunk
             else:
                 send(streams[fd], chunk)
-        if status is None and result_complete(result):
+        if status is None and job["kind"] == "function" and result_complete(result):
             # The function returned: the run is over. What it printed before returning
             # is already in the pipes; take it, then end the worker rather than wait for
             # the interpreter to tear itself down (5-10 ms).
@@ -230,7 +240,7 @@ def main() -> int:
     duration_ms = int(((exited_at or time.monotonic()) - started) * 1000)
 
     exit_code, signal_number = 0, 0
-    if result_complete(result) and not timed_out:
+    if job["kind"] == "function" and result_complete(result) and not timed_out:
         payload = bytes(result[4 : 4 + struct.unpack(">I", result[:4])[0]])
         send(b"F", payload)
         exit_code = result_exit_code(payload)

@@ -147,9 +147,9 @@ async function runFunction(job) {
 }
 
 async function runScript(job) {
-  // Node exits once its event loop is empty; saying so from the 'exit' event spares the
-  // run the 5-10 ms that Node then spends tearing itself down.
-  process.on('exit', (code) => sendResult({ status: 'exited' }, code ?? 0));
+  // A script's exit status is the process's own, as the supervisor sees it: the result
+  // channel closes before the code runs, so the code cannot forge one.
+  fs.closeSync(resultFd);
   process.argv = [process.argv[0], job.language === 'typescript' ? 'main.ts' : 'main.js', ...(job.args || [])];
   try {
     await compile(job)();

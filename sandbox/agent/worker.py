@@ -159,7 +159,12 @@ def main() -> None:
     os.write(result_fd, b"R")
     job = read_job(job_fd)
     prepare(job)
-    finish(run_function(job, result_fd) if job["kind"] == "function" else run_script(job))
+    if job["kind"] == "function":
+        finish(run_function(job, result_fd))
+    # A script's exit status is the process's own, as the supervisor sees it: the result
+    # channel closes before the code runs, so the code cannot forge one.
+    os.close(result_fd)
+    finish(run_script(job))
 
 
 def finish(status: int) -> None:
