@@ -136,9 +136,21 @@ async def execution_execute(
         execution.record_failure("the run was interrupted before it finished")
         await asyncio.shield(execution.asave())
         raise
-    await asyncio.gather(*marking)
+    except Exception as exc:
+        # A bug of ours: the run still ends on the record, never "running" for ever.
+        execution.record_failure(f"Sandpit failed to run it ({type(exc).__name__})")
+        await asyncio.shield(execution.asave())
+        raise
+    await asyncio.gather(*marking, return_exceptions=True)
     execution.record_result(result)
-    await execution.asave()
+    try:
+        await execution.asave()
+    except Exception as exc:
+        # A result the database would not take: keep that it ended, and why.
+        await execution.arefresh_from_db()
+        execution.record_failure(f"the run's result could not be stored ({type(exc).__name__})")
+        await asyncio.shield(execution.asave())
+        raise
     return execution
 
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "playground.api.guard.ApiBodyGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -144,12 +145,22 @@ SANDBOX_STATE_DIR = STATE_DIR / "sandbox"
 # --- The API ------------------------------------------------------------------------
 # A request body past this is a 413: the engine's own caps (code, stdin, files) fit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 48 * 1024 * 1024, minimum=1024)
+# JSON values in one body (array items and object members, nested ones included): a wide
+# array costs far more to parse and hold than its bytes say.
+MAX_REQUEST_ELEMENTS = envint("MAX_REQUEST_ELEMENTS", 100_000, minimum=100)
 
 # --- The playground -----------------------------------------------------------------
 # Visitors who are not signed in may run code as a guest of their browser session.
 PLAYGROUND_ANONYMOUS = envbool("PLAYGROUND_ANONYMOUS", True)
 # Runs a minute per client address for guests; signed-in users are not limited.
 PLAYGROUND_GUEST_RUNS_PER_MINUTE = envint("PLAYGROUND_GUEST_RUNS_PER_MINUTE", 30, minimum=1)
+# A guest's run request: the editor's code, input and files, far below an API key's.
+PLAYGROUND_GUEST_MAX_REQUEST_BYTES = envint(
+    "PLAYGROUND_GUEST_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024
+)
+PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS = envint(
+    "PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS", 10_000, minimum=100
+)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -1,5 +1,6 @@
 """The playground's pages: the editor, a run's permalink, history, API keys."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,7 +19,9 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
 from playground import services
-from playground.api.errors import field_of, validation_message
+from playground.api.bodies import aparse_json_object
+from playground.api.errors import ApiError, error_body, field_of, validation_message
+from playground.api.guard import declared_length, too_large
 from playground.api.schemas import ExecuteFunctionIn, ExecuteIn
 from playground.guests import aplayground_owner, is_guest, viewer_id
 from playground.models import ApiKey, Execution
@@ -89,10 +93,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
-    body: dict[str, Any] = {"code": "invalid_request", "message": message}
-    if field:
-        body["field"] = field
-    return JsonResponse({"error": body}, status=status)
+    return JsonResponse(
+        error_body(ApiError(status, "invalid_request", message, field)), status=status
+    )
 
 
 def _over_guest_rate(request: HttpRequest) -> bool:
@@ -107,46 +110,68 @@ def _over_guest_rate(request: HttpRequest) -> bool:
     return count > settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
 
 
-@require_POST
-async def start_run(request: HttpRequest) -> HttpResponse:
-    """Start a run from the editor; the page then watches it over its WebSocket."""
+async def _body_limits(request: HttpRequest) -> tuple[int, int]:
+    """Bytes and JSON values this requester may send: guests far fewer than users.
+
+    Raises ApiError: 401 when nobody may run, 429 past a guest's rate. Nothing of the
+    body is read before this.
+    """
+    user = await request.auser()
+    if user.is_authenticated:
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.MAX_REQUEST_ELEMENTS
+    if not settings.PLAYGROUND_ANONYMOUS:
+        raise ApiError(401, "unauthorized", "sign in to run code")
+    if await sync_to_async(_over_guest_rate)(request):
+        minute = settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"guests may start {minute} runs a minute; wait a moment, or sign in for more",
+        )
+    return (
+        settings.PLAYGROUND_GUEST_MAX_REQUEST_BYTES,
+        settings.PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS,
+    )
+
+
+async def _parsed_run(request: HttpRequest) -> tuple[str, ExecuteIn | ExecuteFunctionIn]:
+    """The run the editor asked for: who may send what first, then parsed off the loop."""
+    max_bytes, max_elements = await _body_limits(request)
+    if declared_length(request) > max_bytes:
+        raise too_large(max_bytes)
     try:
-        body = json.loads(request.body)
-    except (ValueError, RecursionError):
-        return _error(400, "the body is not valid JSON")
-    if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
+        raw = request.body
+    except RequestDataTooBig:
+        raise too_large(max_bytes) from None
+    if len(raw) > max_bytes:
+        raise too_large(max_bytes)
+    body = await aparse_json_object(raw, max_elements=max_elements)
     mode = body.pop("mode", "script")
     schemas: dict[str, type[ExecuteIn | ExecuteFunctionIn]] = {
         "script": ExecuteIn,
         "function": ExecuteFunctionIn,
     }
-    schema = schemas.get(mode)
+    schema = schemas.get(mode) if isinstance(mode, str) else None
     if schema is None:
-        return _error(400, "mode must be script or function", "mode")
+        raise ApiError(400, "invalid_request", "mode must be script or function", "mode")
     try:
-        parsed = schema.model_validate(body)
+        return mode, await asyncio.to_thread(schema.model_validate, body)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = field_of(first["loc"])
-        return _error(400, validation_message(dict(first), field), field or None)
-    user = await request.auser()
-    if not user.is_authenticated:
-        if not settings.PLAYGROUND_ANONYMOUS:
-            return _error(401, "sign in to run code")
-        if await sync_to_async(_over_guest_rate)(request):
-            minute = settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
-            return JsonResponse(
-                {
-                    "error": {
-                        "code": "rate_limited",
-                        "message": f"guests may start {minute} runs a minute; "
-                        "wait a moment, or sign in for more",
-                    }
-                },
-                status=429,
-                headers={"Retry-After": str(RATE_WINDOW_S)},
-            )
+        raise ApiError(
+            400, "invalid_request", validation_message(dict(first), field), field or None
+        ) from None
+
+
+@require_POST
+async def start_run(request: HttpRequest) -> HttpResponse:
+    """Start a run from the editor; the page then watches it over its WebSocket."""
+    try:
+        mode, parsed = await _parsed_run(request)
+    except ApiError as error:
+        headers = {"Retry-After": str(RATE_WINDOW_S)} if error.status == 429 else None
+        return JsonResponse(error_body(error), status=error.status, headers=headers)
     owner = await aplayground_owner(request)
     if owner is None:
         return _error(401, "sign in to run code")

@@ -309,3 +309,79 @@ def test_a_run_in_progress_shows_as_running(sandpit_server: LiveServer) -> None:
         runner.join()
     assert "running" in seen
     assert client.executions.list().data[0].status == "succeeded"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"language": "python", "code": "def execute(i): return i", "input": NaN}', "NaN"),
+        (
+            b'{"language": "python", "code": "def execute(i): return i", "input": -Infinity}',
+            "Infinity",
+        ),
+        (
+            b'{"language": "python", "code": "def execute(i): return i", "input": 1e400}',
+            "too large",
+        ),
+        (b'{"language": "python", "code": "x = \\"\\ud800\\"\\ndef execute(i): return i"}', "code"),
+        (
+            b'{"language": "python", "code": "def execute(i): return i", "input": {"\\udfff": 1}}',
+            "input",
+        ),
+    ],
+)
+def test_non_finite_numbers_and_lone_surrogates_are_400s(
+    alice: rizaio.Riza, body: bytes, said: str
+) -> None:
+    response = raw_post(alice, "/v1/execute-function", body)
+    assert response.status_code == 400, response.text
+    assert said in response.text
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("def execute(i): return float('inf')", "json_serialization_error"),
+        ("import json, os\ndef execute(i): return json.loads('1e400')", "json_serialization_error"),
+    ],
+)
+def test_a_non_finite_output_is_a_clean_result_not_a_500(
+    alice: rizaio.Riza, code: str, said: str
+) -> None:
+    response = raw_post(
+        alice, "/v1/execute-function", json.dumps({"language": "python", "code": code}).encode()
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["output_status"] == said
+
+
+def test_a_wide_body_is_refused_without_stalling_others(alice: rizaio.Riza) -> None:
+    # Under the live server's byte limit, far over its count of JSON values.
+    wide = b'{"language": "python", "code": "def execute(i): return 1", "input": ['
+    wide += b"0," * 900_000 + b"0]}"
+    answers: list[int] = []
+    done = threading.Event()
+
+    def small_requests() -> None:
+        while not done.is_set():
+            answers.append(raw_get(alice, "/v1/executions?limit=1").status_code)
+
+    other = threading.Thread(target=small_requests)
+    other.start()
+    try:
+        response = raw_post(alice, "/v1/execute-function", wide)
+    finally:
+        done.set()
+        other.join()
+    assert response.status_code == 400, response.text
+    assert "JSON values" in response.text
+    assert answers and set(answers) == {200}
+
+
+def test_no_run_is_left_running_after_hostile_frames(alice: rizaio.Riza) -> None:
+    forged_output = 'import os\ndef execute(i):\n    os.write(1, b"x")\n    return {"a": "\\ud800"}'
+    alice.command.exec_func(language="python", code=forged_output)
+    running = [
+        e for e in alice.executions.list() if getattr(e, "status", "") in ("queued", "running")
+    ]
+    assert running == []

@@ -34,6 +34,36 @@ async def test_guests_past_their_rate_get_a_429_that_says_so(
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_guest_past_the_rate_is_refused_before_the_body_is_read(
+    settings: SettingsWrapper,
+) -> None:
+    settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE = 1
+    cache.clear()
+    client = AsyncClient()
+    not_json = b"{" * 100 + b"this is not JSON"
+    first = await client.post("/runs", not_json, content_type="application/json")
+    second = await client.post("/runs", not_json, content_type="application/json")
+    assert first.status_code == 400  # its one run of the minute: the body was read, and bad
+    assert second.status_code == 429  # no longer read at all
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_guests_have_a_smaller_body_limit_than_users(settings: SettingsWrapper) -> None:
+    settings.PLAYGROUND_GUEST_MAX_REQUEST_BYTES = 4096
+    settings.PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS = 100
+    cache.clear()
+    client = AsyncClient()
+    big = {"mode": "script", "language": "python", "code": "#" * 8192}
+    wide = {"mode": "function", "language": "python", "code": "x", "input": list(range(500))}
+    too_big = await client.post("/runs", big, content_type="application/json")
+    too_wide = await client.post("/runs", wide, content_type="application/json")
+    assert too_big.status_code == 413
+    assert "4096 bytes" in too_big.json()["error"]["message"]
+    assert too_wide.status_code == 400
+    assert "100 JSON values" in too_wide.json()["error"]["message"]
+
+
 @pytest.mark.django_db
 def test_a_bad_run_request_names_its_field() -> None:
     client = Client()

@@ -1,6 +1,5 @@
 """Every error the API answers with, in one shape: {"error": {code, message, field?}}."""
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -8,13 +7,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.parser import Parser
 
 from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid
-
-# JSON deeper than this is refused before anything else looks at it: nobody's real
-# input nests 64 levels, and deep nesting is how a parser's stack is attacked.
-MAX_JSON_DEPTH = 64
 
 
 class ErrorBody(Schema):
@@ -36,76 +30,21 @@ class ApiError(Exception):
         self.field = field
 
 
-def error_response(
-    api: NinjaAPI, request: HttpRequest, error: ApiError, headers: dict[str, str] | None = None
-) -> HttpResponse:
+def error_body(error: ApiError) -> dict[str, Any]:
+    """The one error shape: {"error": {code, message, field?}}."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.field:
         body["field"] = error.field
-    response = api.create_response(request, {"error": body}, status=error.status)
+    return {"error": body}
+
+
+def error_response(
+    api: NinjaAPI, request: HttpRequest, error: ApiError, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    response = api.create_response(request, error_body(error), status=error.status)
     for name, value in (headers or {}).items():
         response[name] = value
     return response
-
-
-def _too_deep_at(value: Any) -> str | None:
-    """The dotted path where `value` nests deeper than MAX_JSON_DEPTH, else None."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
-    while stack:
-        node, path = stack.pop()
-        if len(path) > MAX_JSON_DEPTH:
-            return ".".join(path[:3]) or "body"
-        if isinstance(node, dict):
-            stack.extend((v, (*path, str(k))) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((v, (*path, str(i))) for i, v in enumerate(node))
-    return None
-
-
-def _deep_key(text: str) -> str | None:
-    """The top-level key under which `text` nests past MAX_JSON_DEPTH (too deep to parse)."""
-    depth, key, in_string, escaped, start = 0, None, False, False, 0
-    for i, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-                if depth == 1:
-                    key = text[start + 1 : i]
-        elif char == '"':
-            in_string, start = True, i
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH + 1:
-                return key
-        elif char in "]}":
-            depth -= 1
-    return None
-
-
-class JsonParser(Parser):
-    """json.loads with clear errors: bad JSON, a body that is not an object, deep nesting."""
-
-    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        try:
-            data = json.loads(request.body)
-        except RecursionError:
-            where = _deep_key(request.body.decode(errors="replace"))
-            message = f"{where or 'the body'} nests deeper than {MAX_JSON_DEPTH} levels"
-            raise ApiError(400, "invalid_request", message, where) from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "invalid_json", "the body must be a JSON object")
-        where = _too_deep_at(data)
-        if where:
-            raise ApiError(
-                400, "invalid_request", f"{where} nests deeper than {MAX_JSON_DEPTH} levels", where
-            )
-        return data
 
 
 def field_of(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -1,0 +1,77 @@
+"""Before ninja sees a /v1 POST: the key, then the body, parsed off the event loop.
+
+Order matters: a request without a valid key never makes the server read or parse its
+body, and no body is parsed on the event loop, where a large one would stall every
+other request and run.
+"""
+
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from playground import services
+from playground.api.bodies import aparse_json_object
+from playground.api.errors import ApiError, error_body
+
+API_PREFIX = "/v1/"
+UNAUTHORIZED = ApiError(
+    401, "unauthorized", "send a valid, unrevoked API key as 'Authorization: Bearer <key>'"
+)
+
+
+def bearer_token(request: HttpRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "request_too_large",
+        f"the request body is larger than {limit} bytes; send less code, input or files",
+    )
+
+
+def declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+class ApiBodyGuard:
+    async_capable = True
+    sync_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path.startswith(API_PREFIX):
+            try:
+                await self._guard(request)
+            except ApiError as error:
+                return JsonResponse(error_body(error), status=error.status)
+        return await self.get_response(request)
+
+    async def _guard(self, request: HttpRequest) -> None:
+        token = bearer_token(request)
+        api_key = await services.api_key_authenticate(key=token) if token else None
+        if api_key is None:
+            raise UNAUTHORIZED
+        request.sandpit_api_key = api_key  # type: ignore[attr-defined]
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if declared_length(request) > limit:
+            raise too_large(limit)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise too_large(limit) from None
+        if body:
+            request.sandpit_json = await aparse_json_object(  # type: ignore[attr-defined]
+                body, max_elements=settings.MAX_REQUEST_ELEMENTS
+            )
