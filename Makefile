@@ -11,9 +11,12 @@ export SANDPIT_STATE_DIR ?= $(CURDIR)/.sandpit
 
 .PHONY: run test test-fast lint setup venv engine image db static ci browser
 
+# --no-proxy-headers: uvicorn would believe X-Forwarded-For from any loopback client;
+# Sandpit believes it only from SANDPIT_TRUSTED_PROXIES (playground/guests.py).
 run: setup
 	@$(BIN)/python manage.py admin_hint
-	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT) --lifespan on
+	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT) --lifespan on \
+		--no-proxy-headers
 
 test: setup browser
 	$(BIN)/pytest

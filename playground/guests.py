@@ -4,6 +4,7 @@ Each browser gets its own guest user (made on its first run), so a guest's histo
 unshared runs are its own; a fresh browser session is a stranger to them.
 """
 
+import ipaddress
 import secrets
 from typing import Any
 
@@ -46,3 +47,27 @@ aplayground_owner = sync_to_async(playground_owner)
 
 def is_guest(user: User) -> bool:
     return user.username.startswith(GUEST_PREFIX) and not user.has_usable_password()
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in settings.SANDPIT_TRUSTED_PROXIES)
+
+
+def client_address(request: HttpRequest) -> str:
+    """Who sent this: the socket's peer, or what a trusted proxy in front says it saw.
+
+    X-Forwarded-For is anyone's to write, so it counts only when the peer is one of
+    SANDPIT_TRUSTED_PROXIES, and then its rightmost address that is not one of them.
+    """
+    peer = str(request.META.get("REMOTE_ADDR") or "unknown")
+    if not _trusted(peer):
+        return peer
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not _trusted(hop):
+            return hop
+    return peer

@@ -1,6 +1,7 @@
 """Sandpit's one settings module: every knob comes from the environment, with defaults
 that run on a laptop (SQLite, the in-memory channel layer, a local Docker engine)."""
 
+import ipaddress
 import secrets
 from pathlib import Path
 
@@ -161,6 +162,13 @@ PLAYGROUND_GUEST_MAX_REQUEST_BYTES = envint(
 PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS = envint(
     "PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS", 10_000, minimum=100
 )
+# Addresses (or networks) of proxies in front of Sandpit whose X-Forwarded-For is
+# believed; by default none: client addresses come from the socket.
+SANDPIT_TRUSTED_PROXIES = [
+    ipaddress.ip_network(item.strip(), strict=False)
+    for item in envstr("SANDPIT_TRUSTED_PROXIES", "").split(",")
+    if item.strip()
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -23,7 +23,7 @@ from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, error_body, field_of, validation_message
 from playground.api.guard import declared_length, too_large
 from playground.api.schemas import ExecuteFunctionIn, ExecuteIn
-from playground.guests import aplayground_owner, is_guest, viewer_id
+from playground.guests import aplayground_owner, client_address, is_guest, viewer_id
 from playground.models import ApiKey, Execution
 from sandbox import limits
 from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid
@@ -99,7 +99,7 @@ def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
 
 
 def _over_guest_rate(request: HttpRequest) -> bool:
-    client = request.META.get("REMOTE_ADDR", "unknown")
+    client = client_address(request)
     key = f"guest-runs:{client}"
     cache.add(key, 0, RATE_WINDOW_S)
     try:

@@ -123,6 +123,7 @@ def sandpit_server(
             str(port),
             "--lifespan",
             "on",
+            "--no-proxy-headers",
         ],
         env=env,
         cwd=REPO,

@@ -385,3 +385,28 @@ def test_no_run_is_left_running_after_hostile_frames(alice: rizaio.Riza) -> None
         e for e in alice.executions.list() if getattr(e, "status", "") in ("queued", "running")
     ]
     assert running == []
+
+
+def test_rotating_x_forwarded_for_does_not_escape_the_guest_limit(
+    sandpit_server: LiveServer,
+) -> None:
+    # From a loopback address of its own, so that the guest runs it uses up are not those
+    # of the browser tests (127.0.0.1).
+    transport = httpx.HTTPTransport(local_address="127.0.0.3")
+    with httpx.Client(base_url=sandpit_server.url, timeout=30, transport=transport) as browser:
+        browser.get("/")
+        token = browser.cookies["csrftoken"]
+        answers = [
+            browser.post(
+                "/runs",
+                content=b"not json",
+                headers={
+                    "X-CSRFToken": token,
+                    "X-Forwarded-For": f"198.51.100.{i}",
+                    "Content-Type": "application/json",
+                },
+            ).status_code
+            for i in range(40)
+        ]
+    assert 429 in answers
+    assert answers.count(400) <= 30  # the default guest rate: 30 a minute, per address
