@@ -63,6 +63,10 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         elif not await services.execution_stop(execution=self.execution):
             await self.send_json({"type": "error", "message": "the run is not going any more"})
 
+    async def execution_unshared(self, message: dict[str, Any]) -> None:
+        if not self.is_owner:
+            await self.close(code=CLOSE_FORBIDDEN, reason="the owner stopped sharing this run")
+
     async def execution_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
         if event["seq"] > self.last_seq:

@@ -69,5 +69,5 @@ def client_address(request: HttpRequest) -> str:
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         if not _trusted(hop):
-            return hop
+            return str(hop)
     return peer

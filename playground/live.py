@@ -32,6 +32,13 @@ async def broadcast(execution_id: str, event: dict[str, Any]) -> None:
     await _send_to_group(group_name(execution_id), event)
 
 
+async def announce_unshared(execution_id: str) -> None:
+    """Tell a run's watchers that it is private again: those not its owner are let go."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_name(execution_id), {"type": "execution.unshared"})
+
+
 def build_group_name(revision_id: str) -> str:
     return f"revision.{revision_id}"
 

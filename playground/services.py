@@ -7,11 +7,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from playground.live import live_runs
+from playground.live import announce_unshared, live_runs
 from playground.masking import mask_request
 from playground.models import ApiKey, Execution
 from sandbox.engine import get_engine
@@ -216,6 +217,8 @@ def execution_share(*, execution: Execution, shared: bool) -> None:
     """Shared: anyone with the link may see the run (never its env or credentials)."""
     execution.is_shared = shared
     execution.save(update_fields=["is_shared"])
+    if not shared:
+        async_to_sync(announce_unshared)(execution.id)
 
 
 def executions_fail_interrupted(*, node: str) -> int:

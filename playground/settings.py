@@ -9,6 +9,10 @@ from playground.env import envbool, envfloat, envint, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(envstr("SANDPIT_STATE_DIR", str(BASE_DIR / ".sandpit")))
+# Made on first use, whatever else is set, and private: it holds the database, the
+# secret key and the build folders.
+STATE_DIR.mkdir(parents=True, exist_ok=True)
+STATE_DIR.chmod(0o700)
 
 
 def _secret_key() -> str:
@@ -18,9 +22,8 @@ def _secret_key() -> str:
         return key
     path = STATE_DIR / "secret_key"
     if not path.exists():
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
     return path.read_text().strip()
 
 

@@ -49,6 +49,22 @@ BASE_ENVIRONMENT = {
     "PYTHONUNBUFFERED": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+# What a run may not read of /proc and /sys: Docker's own list (which setting this
+# replaces) plus the kernel's build configuration, which tells an attacker what to try.
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    "/proc/config.gz",
+]
 # Docker colours a RUN step's stderr; the log is for reading, not for a terminal.
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Docker calls in flight at once: container starts and removals overlap under load.
@@ -211,7 +227,7 @@ class DockerAdapter:
 
     def _host_config(self, spec: SandboxSpec, egress_dir: Path) -> Any:
         memory = f"{spec.memory_mib + limits.AGENT_MEMORY_MIB[spec.family]}m"
-        return self.api.create_host_config(
+        host_config = self.api.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
             cap_add=SUPERVISOR_CAPABILITIES,
@@ -234,6 +250,8 @@ class DockerAdapter:
             init=True,
             runtime=self._runtime,
         )
+        host_config["MaskedPaths"] = MASKED_PATHS
+        return host_config
 
     async def set_memory(self, container_id: str, memory_mib: int, family: str) -> None:
         memory = f"{memory_mib + limits.AGENT_MEMORY_MIB[family]}m"
@@ -291,6 +309,7 @@ class DockerAdapter:
             init=True,
             runtime=self._runtime,
         )
+        host_config["MaskedPaths"] = MASKED_PATHS
         created = self.call(
             api.create_container,
             step.image,

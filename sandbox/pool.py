@@ -40,12 +40,26 @@ class Sandbox:
         return not self.container.reader.at_eof()
 
 
+# A container's /proc/self/mountinfo shows the host path of its bind mounts: keep the
+# egress folders where that path says nothing of the host's layout (nor its user).
+NEUTRAL_EGRESS_ROOT = Path("/run/sandpit-egress")
+
+
+def egress_root(state_dir: Path) -> Path:
+    """Where pooled containers' egress folders go: /run when we may write there."""
+    try:
+        NEUTRAL_EGRESS_ROOT.mkdir(mode=0o711, exist_ok=True)
+    except OSError:
+        return state_dir / "egress"
+    return NEUTRAL_EGRESS_ROOT
+
+
 class SandboxFactory:
     """Starts and disposes of sandboxes; shared by every pool of one engine."""
 
     def __init__(self, adapter: DockerAdapter, state_dir: Path) -> None:
         self.adapter = adapter
-        self._egress_root = state_dir / "egress"
+        self._egress_root = egress_root(state_dir)
         self._start_slots = asyncio.Semaphore(limits.MAX_CONTAINER_STARTS)
         self._disposals: set[asyncio.Task[None]] = set()
 

@@ -147,3 +147,17 @@ async def test_http_credentials_never_enter_the_container(engine: Engine) -> Non
     result = await engine.run(job)
     assert "never-inside-123" not in result.stdout + result.stderr
     assert result.exit_code == 0
+
+
+async def test_the_kernel_config_and_the_hosts_paths_are_out_of_sight(engine: Engine) -> None:
+    code = """
+try:
+    print(len(open('/proc/config.gz', 'rb').read()))
+except OSError:
+    print('no config')
+print(open('/proc/self/mountinfo').read())
+"""
+    result = await engine.run(script("python", code))
+    assert result.stdout.startswith("0\n") or result.stdout.startswith("no config"), result.stdout
+    assert str(engine.config.state_dir) not in result.stdout
+    assert "/work/main" not in result.stdout and "/tmp/pytest" not in result.stdout

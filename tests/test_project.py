@@ -1,6 +1,11 @@
 """The project as a whole: migrations, the image command, the home page."""
 
+import os
+import stat
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -43,3 +48,17 @@ def test_the_home_page_answers() -> None:
     response = Client().get("/")
     assert response.status_code == 200
     assert b"Sandpit" in response.content
+
+
+def test_the_state_folder_is_private_and_made_on_first_use(tmp_path: Path) -> None:
+    state = tmp_path / "new" / "state"
+    env = {**os.environ, "SANDPIT_STATE_DIR": str(state), "SECRET_KEY": "given"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        env=env,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert (state / "db.sqlite3").exists()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700

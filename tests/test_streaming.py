@@ -186,3 +186,28 @@ async def test_a_build_log_streams_to_its_owner_only(engine: Engine) -> None:
     await outsider.connect()
     assert (await outsider.receive_output(timeout=EVENT_TIMEOUT_S))["code"] == 4404
     await runtime_services.runtime_delete(runtime=runtime)  # and its image with it
+
+
+async def test_unsharing_lets_go_of_every_watcher_but_the_owner(engine: Engine) -> None:
+    from asgiref.sync import sync_to_async
+
+    owner = await User.objects.acreate(username="unsharer")
+    stranger = await User.objects.acreate(username="was-welcome")
+    execution = await start(
+        owner, "import time\nprint('up', flush=True)\ntime.sleep(60)", execution_timeout_s=60
+    )
+    await sync_share(execution)
+    outsider = await watcher(execution.id, stranger)
+    mine = await watcher(execution.id, owner)
+    events: list[dict[str, Any]] = []
+    while "up" not in stdout_of(events):
+        events.append(await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S))
+    await sync_to_async(services.execution_share)(execution=execution, shared=False)
+    while (message := await outsider.receive_output(timeout=EVENT_TIMEOUT_S))["type"] != (
+        "websocket.close"
+    ):
+        pass
+    assert message["code"] == 4403
+    await mine.send_json_to({"type": "stop"})  # the owner still watches, and may stop it
+    assert (await receive_until_finished(mine))[-1]["execution"]["status"] == "stopped"
+    await mine.disconnect()
