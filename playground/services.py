@@ -163,7 +163,11 @@ async def execution_accept(
     request: dict[str, Any],
     runtime_revision_id: str | None = None,
 ) -> tuple[Execution, Job]:
-    """Check the job, put it on its revision's image, and record it as queued."""
+    """Check the job, put it on its revision's image, and record it as queued.
+
+    A run the engine would refuse as busy is refused before it is recorded.
+    """
+    get_engine().refuse_if_busy()
     job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
     execution = await execution_create(
         owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id

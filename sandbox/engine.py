@@ -149,13 +149,18 @@ class Engine:
 
     # --- runs -----------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _admitted(self) -> AsyncIterator[None]:
+    def refuse_if_busy(self) -> None:
+        """EngineBusy now if a run asked for now would be refused: callers check this
+        before they record anything, so a burst of refusals costs no database rows."""
         if self._slots.locked() and self._waiting >= self.config.max_queued_runs:
             raise EngineBusy(
                 f"{self.config.max_concurrent_runs} runs are going and "
                 f"{self._waiting} are waiting; try again shortly"
             )
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        self.refuse_if_busy()
         self._waiting += 1
         try:
             await self._slots.acquire()
