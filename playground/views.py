@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,7 +20,7 @@ from pydantic import ValidationError
 from playground import services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, error_body, field_of, validation_message
-from playground.api.guard import declared_length, too_large
+from playground.api.guard import read_body
 from playground.api.schemas import ExecuteFunctionIn, ExecuteIn
 from playground.guests import aplayground_owner, client_address, is_guest, viewer_id
 from playground.models import ApiKey, Execution
@@ -137,14 +136,7 @@ async def _body_limits(request: HttpRequest) -> tuple[int, int]:
 async def _parsed_run(request: HttpRequest) -> tuple[str, ExecuteIn | ExecuteFunctionIn]:
     """The run the editor asked for: who may send what first, then parsed off the loop."""
     max_bytes, max_elements = await _body_limits(request)
-    if declared_length(request) > max_bytes:
-        raise too_large(max_bytes)
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise too_large(max_bytes) from None
-    if len(raw) > max_bytes:
-        raise too_large(max_bytes)
+    raw = read_body(request, max_bytes)
     body = await aparse_json_object(raw, max_elements=max_elements)
     mode = body.pop("mode", "script")
     schemas: dict[str, type[ExecuteIn | ExecuteFunctionIn]] = {

@@ -226,25 +226,49 @@ class DockerAdapter:
         return container_id, sock
 
     def _host_config(self, spec: SandboxSpec, egress_dir: Path) -> Any:
-        memory = f"{spec.memory_mib + limits.AGENT_MEMORY_MIB[spec.family]}m"
-        host_config = self.api.create_host_config(
-            network_mode="none",
-            cap_drop=["ALL"],
+        return self._hardened(
             cap_add=SUPERVISOR_CAPABILITIES,
-            security_opt=["no-new-privileges"],
-            read_only=True,
             tmpfs={
                 WORK_DIR: f"{TMPFS},size={limits.WORK_DIR_MIB}m,uid={UID},gid={UID},mode=0700",
                 "/tmp": f"{TMPFS},size={limits.TMP_DIR_MIB}m,mode=1777",
             },
             binds={str(egress_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}},
-            pids_limit=spec.pids,
+            pids=spec.pids,
+            memory_mib=spec.memory_mib + limits.AGENT_MEMORY_MIB[spec.family],
+            cpus=spec.cpus,
+            nofile=limits.NOFILE,
+            fsize_bytes=limits.FSIZE_BYTES,
+        )
+
+    def _hardened(
+        self,
+        *,
+        cap_add: list[str],
+        tmpfs: dict[str, str],
+        binds: dict[str, dict[str, str]],
+        pids: int,
+        memory_mib: int,
+        cpus: float,
+        nofile: int,
+        fsize_bytes: int,
+    ) -> Any:
+        """The one hardened host configuration of runs and build steps alike."""
+        memory = f"{memory_mib}m"
+        host_config = self.api.create_host_config(
+            network_mode="none",
+            cap_drop=["ALL"],
+            cap_add=cap_add or None,
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            tmpfs=tmpfs,
+            binds=binds,
+            pids_limit=pids,
             mem_limit=memory,
             memswap_limit=memory,
-            nano_cpus=int(spec.cpus * 1e9),
+            nano_cpus=int(cpus * 1e9),
             ulimits=[
-                Ulimit(name="nofile", soft=limits.NOFILE, hard=limits.NOFILE),
-                Ulimit(name="fsize", soft=limits.FSIZE_BYTES, hard=limits.FSIZE_BYTES),
+                Ulimit(name="nofile", soft=nofile, hard=nofile),
+                Ulimit(name="fsize", soft=fsize_bytes, hard=fsize_bytes),
                 Ulimit(name="core", soft=0, hard=0),
             ],
             init=True,
@@ -290,26 +314,16 @@ class DockerAdapter:
     def start_build_step(self, step: BuildStepSpec) -> str:
         """Create and start a build step's container; its id."""
         api = self.api
-        host_config = api.create_host_config(
-            network_mode="none",
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            read_only=True,
+        host_config = self._hardened(
+            cap_add=[],
             tmpfs={"/tmp": f"{TMPFS},size={step.tmp_mib}m,mode=1777"},
             binds={host: {"bind": path, "mode": mode} for host, (path, mode) in step.binds.items()},
-            pids_limit=step.pids,
-            mem_limit=f"{step.memory_mib}m",
-            memswap_limit=f"{step.memory_mib}m",
-            nano_cpus=int(step.cpus * 1e9),
-            ulimits=[
-                Ulimit(name="nofile", soft=limits.BUILD_NOFILE, hard=limits.BUILD_NOFILE),
-                Ulimit(name="fsize", soft=step.max_file_bytes, hard=step.max_file_bytes),
-                Ulimit(name="core", soft=0, hard=0),
-            ],
-            init=True,
-            runtime=self._runtime,
+            pids=step.pids,
+            memory_mib=step.memory_mib,
+            cpus=step.cpus,
+            nofile=limits.BUILD_NOFILE,
+            fsize_bytes=step.max_file_bytes,
         )
-        host_config["MaskedPaths"] = MASKED_PATHS
         created = self.call(
             api.create_container,
             step.image,

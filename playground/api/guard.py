@@ -42,6 +42,19 @@ def declared_length(request: HttpRequest) -> int:
         return 0
 
 
+def read_body(request: HttpRequest, max_bytes: int) -> bytes:
+    """The body, or ApiError(413) past max_bytes: declared or sent."""
+    if declared_length(request) > max_bytes:
+        raise too_large(max_bytes)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_large(max_bytes) from None
+    if len(body) > max_bytes:
+        raise too_large(max_bytes)
+    return body
+
+
 class ApiBodyGuard:
     async_capable = True
     sync_capable = False
@@ -64,13 +77,7 @@ class ApiBodyGuard:
         if api_key is None:
             raise UNAUTHORIZED
         request.sandpit_api_key = api_key  # type: ignore[attr-defined]
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if declared_length(request) > limit:
-            raise too_large(limit)
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise too_large(limit) from None
+        body = read_body(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if body:
             request.sandpit_json = await aparse_json_object(  # type: ignore[attr-defined]
                 body, max_elements=settings.MAX_REQUEST_ELEMENTS
