@@ -20,7 +20,7 @@ from typing import IO, Any, TypeVar
 import docker
 import docker.errors
 import requests.exceptions
-from docker.types import Ulimit
+from docker.types import LogConfig, Ulimit
 
 from sandbox import limits
 from sandbox.errors import EngineUnavailable
@@ -49,6 +49,7 @@ BASE_ENVIRONMENT = {
     "PYTHONUNBUFFERED": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+BUILD_STEP_LOG_SIZE = "32m"
 # What a run may not read of /proc and /sys: Docker's own list (which setting this
 # replaces) plus the kernel's build configuration, which tells an attacker what to try.
 MASKED_PATHS = [
@@ -251,6 +252,7 @@ class DockerAdapter:
         cpus: float,
         nofile: int,
         fsize_bytes: int,
+        log_config: LogConfig | None = None,
     ) -> Any:
         """The one hardened host configuration of runs and build steps alike."""
         memory = f"{memory_mib}m"
@@ -273,6 +275,7 @@ class DockerAdapter:
             ],
             init=True,
             runtime=self._runtime,
+            log_config=log_config,
         )
         host_config["MaskedPaths"] = MASKED_PATHS
         return host_config
@@ -323,6 +326,10 @@ class DockerAdapter:
             cpus=step.cpus,
             nofile=limits.BUILD_NOFILE,
             fsize_bytes=step.max_file_bytes,
+            # Docker keeps what a step prints on the host's disk: bounded, like its log.
+            log_config=LogConfig(
+                type="json-file", config={"max-size": BUILD_STEP_LOG_SIZE, "max-file": "1"}
+            ),
         )
         created = self.call(
             api.create_container,

@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from sandbox import images
 from sandbox.builds import recipes
-from sandbox.builds.orchestrator import MAX_CONCURRENT_BUILDS, RuntimeBuilds
+from sandbox.builds.orchestrator import MAX_CONCURRENT_BUILDS, BuildFailed, RuntimeBuilds
 from sandbox.docker_adapter import DockerAdapter
 from sandbox.models import Runtime, RuntimeRevision
 from tests.conftest import TEST_INSTANCE
@@ -167,3 +167,14 @@ async def test_cancelling_stops_the_build_containers_and_the_cap_holds(
         await revision.arefresh_from_db()
         assert revision.status == "cancelled"
     assert await asyncio.to_thread(builds.adapter.instance_containers) == []
+
+
+async def test_a_step_that_floods_its_output_is_killed(
+    builds: RuntimeBuilds, tmp_path: Path
+) -> None:
+    flood = "import sys\nwhile True:\n    sys.stdout.write('x' * 65535 + '\\n')\n"
+    step = recipes.Step("check imports", ["/usr/bin/python3", "-c", flood])
+    lines: list[str] = []
+    with pytest.raises(BuildFailed, match="MiB of output"):
+        await builds.run_step("flood", images.base_image_tag(), step, tmp_path, lines.append)
+    assert await asyncio.to_thread(builds.adapter.build_containers, "flood") == []

@@ -43,6 +43,12 @@ async def receive_until_finished(communicator: WebsocketCommunicator) -> list[di
             return events
 
 
+async def receive_until_printed(communicator: WebsocketCommunicator, text: str) -> None:
+    events: list[dict[str, Any]] = []
+    while text not in stdout_of(events):
+        events.append(await communicator.receive_json_from(timeout=EVENT_TIMEOUT_S))
+
+
 def stdout_of(events: list[dict[str, Any]]) -> str:
     text = ""
     for event in events:
@@ -122,9 +128,7 @@ async def test_only_the_owner_may_stop_a_run(engine: Engine) -> None:
     )
     await sync_share(execution)
     outsider = await watcher(execution.id, stranger)
-    events: list[dict[str, Any]] = []
-    while "up" not in stdout_of(events):
-        events.append(await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S))
+    await receive_until_printed(outsider, "up")
     await outsider.send_json_to({"type": "stop"})
     refused = await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S)
     assert refused == {"type": "error", "message": "only the run's owner may stop it"}
@@ -199,9 +203,7 @@ async def test_unsharing_lets_go_of_every_watcher_but_the_owner(engine: Engine) 
     await sync_share(execution)
     outsider = await watcher(execution.id, stranger)
     mine = await watcher(execution.id, owner)
-    events: list[dict[str, Any]] = []
-    while "up" not in stdout_of(events):
-        events.append(await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S))
+    await receive_until_printed(outsider, "up")
     await sync_to_async(services.execution_share)(execution=execution, shared=False)
     while (message := await outsider.receive_output(timeout=EVENT_TIMEOUT_S))["type"] != (
         "websocket.close"

@@ -30,6 +30,11 @@ class ApiError(Exception):
         self.field = field
 
 
+UNAUTHORIZED = ApiError(
+    401, "unauthorized", "send a valid, unrevoked API key as 'Authorization: Bearer <key>'"
+)
+
+
 def error_body(error: ApiError) -> dict[str, Any]:
     """The one error shape: {"error": {code, message, field?}}."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
@@ -83,15 +88,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         if isinstance(exc.__cause__, ApiError):
             return error_response(api, request, exc.__cause__)
         if isinstance(exc, AuthenticationError):
-            return error_response(
-                api,
-                request,
-                ApiError(
-                    401,
-                    "unauthorized",
-                    "send a valid, unrevoked API key as 'Authorization: Bearer <key>'",
-                ),
-            )
+            return error_response(api, request, UNAUTHORIZED)
         return error_response(api, request, ApiError(exc.status_code, "error", str(exc)))
 
     def on_api_error(request: HttpRequest, exc: Any) -> HttpResponse:

@@ -1,8 +1,8 @@
 """Before ninja sees a /v1 POST: the key, then the body, parsed off the event loop.
 
-Order matters: a request without a valid key never makes the server read or parse its
-body, and no body is parsed on the event loop, where a large one would stall every
-other request and run.
+Order matters: a request without a valid key never makes the server parse its body
+(Django's ASGI handler has spooled it already, to disk past a size), and no body is
+parsed on the event loop, where a large one would stall every other request and run.
 """
 
 from collections.abc import Awaitable, Callable
@@ -14,12 +14,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from playground import services
 from playground.api.bodies import aparse_json_object
-from playground.api.errors import ApiError, error_body
+from playground.api.errors import UNAUTHORIZED, ApiError, error_body
 
 API_PREFIX = "/v1/"
-UNAUTHORIZED = ApiError(
-    401, "unauthorized", "send a valid, unrevoked API key as 'Authorization: Bearer <key>'"
-)
 
 
 def bearer_token(request: HttpRequest) -> str:

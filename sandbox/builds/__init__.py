@@ -4,5 +4,6 @@
 - `recipes`: the steps of a build and the image they end in;
 - `indexes`: where packages may come from;
 - `log`: a build's log, bounded and clean;
+- `context`: the build folder as the host reads it (its size, the image's context);
 - `orchestrator`: builds in the background, capped, cancellable, streamed.
 """

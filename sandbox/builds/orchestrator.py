@@ -10,12 +10,11 @@ revision's WebSocket group), so a rebuild from the admin streams like any other.
 import asyncio
 import contextlib
 import contextvars
-import io
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from sandbox import images
 from sandbox.builds import recipes
+from sandbox.builds.context import context_tar, tree_bytes
 from sandbox.builds.indexes import PROBE_COMMAND, PackageIndexes, package_indexes
 from sandbox.builds.log import BuildLog, LineSplitter, clean_line
 from sandbox.docker_adapter import UID, BuildStepSpec, DockerAdapter
@@ -41,6 +41,9 @@ MAX_CONCURRENT_BUILDS = 2
 # Threads per build: one follows a step's output, one waits for it, one measures disk.
 THREADS_PER_BUILD = 3
 DISK_CHECK_INTERVAL_S = 2.0
+# A step's output (pip's and npm's, and whatever imported code prints): past this it
+# is a runaway writer, killed, and the build fails; the log keeps its head and tail.
+MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024
 BUILD_TMP_MIB = 256
 # The lines that say best why pip or npm failed.
 FAILURE_PREFIXES = ("error:", "npm err!", "npm error")
@@ -56,43 +59,13 @@ class BuildFailed(Exception):
     """A step failed or a limit was hit; the message is the revision's failure_reason."""
 
 
+def builds_dir() -> Path:
+    """Where builds' folders (written by their containers) and contexts go."""
+    return Path(settings.SANDBOX_STATE_DIR) / "builds"
+
+
 def revision_image_tag(revision: RuntimeRevision) -> str:
     return f"sandpit-rev:{revision.id.lower()}"
-
-
-def _tree_bytes(root: Path) -> int:
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(folder, name)).st_size
-    return total
-
-
-def _context_tar(dockerfile: str, runtime_dir: Path) -> io.BytesIO:
-    """The final image's build context: our Dockerfile and the installed files.
-
-    Made here rather than by Docker from a folder, so that nothing a package wrote
-    (a Dockerfile, a .dockerignore, a device, a FIFO) can change what is built.
-    """
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        data = dockerfile.encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-        for path in sorted(runtime_dir.rglob("*")) if runtime_dir.exists() else []:
-            if path.is_symlink() or path.is_dir() or path.is_file():
-                entry = tar.gettarinfo(str(path), f"runtime/{path.relative_to(runtime_dir)}")
-                entry.uid = entry.gid = 0
-                entry.uname = entry.gname = ""
-                if entry.isfile():
-                    with path.open("rb") as f:
-                        tar.addfile(entry, f)
-                else:
-                    tar.addfile(entry)
-    buffer.seek(0)
-    return buffer
 
 
 class RuntimeBuilds:
@@ -232,9 +205,8 @@ class RuntimeBuilds:
     async def _run_recipe(
         self, revision: RuntimeRevision, tag: str, emit: Callable[[str], None]
     ) -> None:
-        builds_dir = Path(settings.SANDBOX_STATE_DIR) / "builds"
-        builds_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir))
+        builds_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir()))
         try:
             runtime_dir = self._prepare(work, revision)
             base = images.base_image_tag()
@@ -255,8 +227,9 @@ class RuntimeBuilds:
         runtime_dir = work / "runtime"
         for name in ("runtime", "wheels", "home", "tmp", "npm-cache", "proxy"):
             (work / name).mkdir()
-        manifest = "requirements.txt" if revision.manifest_name == "requirements.txt" else ""
-        target = work / manifest if manifest else runtime_dir / "package.json"
+        # pip reads the manifest from /build; npm installs where its package.json is.
+        python = revision.manifest_name == "requirements.txt"
+        target = work / "requirements.txt" if python else runtime_dir / "package.json"
         target.write_text(revision.manifest_contents, encoding="utf-8")
         for path in [work, *work.iterdir()]:
             if os.geteuid() == 0:
@@ -339,26 +312,41 @@ class RuntimeBuilds:
                 )
                 watching = asyncio.create_task(self._watch_disk(work, container_id, waiting))
                 try:
+                    either: set[asyncio.Future[Any]] = {waiting, following}
+                    await asyncio.wait(either, return_when=FIRST_COMPLETED)
+                    if following.done() and following.result():
+                        await self.adapter.remove_container(container_id)
                     status = await waiting
-                    await following
+                    runaway = await following
                 finally:
                     watching.cancel()
                 over = await asyncio.gather(watching, return_exceptions=True)
                 if isinstance(over[0], str) and over[0]:
                     raise BuildFailed(over[0])
+                if runaway:
+                    raise BuildFailed(
+                        f"the {step.name} step wrote more than "
+                        f"{MAX_STEP_OUTPUT_BYTES // (1024 * 1024)} MiB of output"
+                    )
                 return status
             finally:
                 await asyncio.shield(self.adapter.remove_container(container_id))
 
     def _follow(
         self, container_id: str, emit: Callable[[str], None], loop: asyncio.AbstractEventLoop
-    ) -> None:
+    ) -> bool:
+        """Relay a step's output by line; True, at once, when it is a runaway writer."""
         splitter = LineSplitter()
+        seen = 0
         for chunk in self.adapter.container_output(container_id):
+            seen += len(chunk)
+            if seen > MAX_STEP_OUTPUT_BYTES:
+                return True
             for line in splitter.feed(chunk):
                 loop.call_soon_threadsafe(emit, line)
         for line in splitter.close():
             loop.call_soon_threadsafe(emit, line)
+        return False
 
     async def _watch_disk(
         self, work: Path, container_id: str, waiting: "asyncio.Future[int]"
@@ -370,9 +358,7 @@ class RuntimeBuilds:
         cap = settings.SANDBOX_BUILD_MAX_MIB * 1024 * 1024
         while not waiting.done():
             await asyncio.sleep(DISK_CHECK_INTERVAL_S)
-            used = await asyncio.get_running_loop().run_in_executor(
-                self._threads, _tree_bytes, work
-            )
+            used = await asyncio.get_running_loop().run_in_executor(self._threads, tree_bytes, work)
             if used > cap:
                 await self.adapter.remove_container(container_id)
                 return f"the build wrote more than {settings.SANDBOX_BUILD_MAX_MIB} MiB"
@@ -390,9 +376,11 @@ class RuntimeBuilds:
         emit("Sandpit: image")
 
         def build() -> None:
-            context = _context_tar(recipes.dockerfile(revision), runtime_dir)
-            for line in self.adapter.build_image(context, tag, buildargs={"BASE": base}):
-                loop.call_soon_threadsafe(emit, clean_line(line))
+            # On disk, not in memory: the installed files may be gigabytes.
+            with tempfile.TemporaryFile(dir=builds_dir()) as context:
+                context_tar(recipes.dockerfile(revision), runtime_dir, context)
+                for line in self.adapter.build_image(context, tag, buildargs={"BASE": base}):
+                    loop.call_soon_threadsafe(emit, clean_line(line))
 
         making = loop.run_in_executor(self._threads, build)
         try:

@@ -29,6 +29,8 @@ CONNECT_TIMEOUT_S = 15.0
 IDLE_TIMEOUT_S = 120.0
 RELAY_CHUNK_BYTES = 65536
 TLS_PORT = 443
+# Tunnels open at once: pip and npm use a handful; more is not a package manager.
+MAX_OPEN_TUNNELS = 16
 
 
 @dataclass
@@ -80,6 +82,11 @@ class TunnelProxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if len(self._tunnels) >= MAX_OPEN_TUNNELS:
+            self._refused("a connection", f"more than {MAX_OPEN_TUNNELS} open at once")
+            await _refuse(writer, 403, f"at most {MAX_OPEN_TUNNELS} connections at once")
+            writer.close()
+            return
         self._tunnels.add(task)
         try:
             await self._handle(reader, writer)
