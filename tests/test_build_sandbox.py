@@ -178,3 +178,13 @@ async def test_a_step_that_floods_its_output_is_killed(
     with pytest.raises(BuildFailed, match="MiB of output"):
         await builds.run_step("flood", images.base_image_tag(), step, tmp_path, lines.append)
     assert await asyncio.to_thread(builds.adapter.build_containers, "flood") == []
+
+
+async def test_a_build_step_has_no_io_uring(builds: RuntimeBuilds, tmp_path: Path) -> None:
+    from tests.test_engine_isolation import IO_URING_PROBE
+
+    step = recipes.Step("probe", ["/usr/bin/python3", "-c", IO_URING_PROBE])
+    lines: list[str] = []
+    await builds.run_step("uring", images.base_image_tag(), step, tmp_path, lines.append)
+    await asyncio.sleep(0.1)
+    assert lines == ["io_uring refused 38"]

@@ -161,3 +161,24 @@ print(open('/proc/self/mountinfo').read())
     assert result.stdout.startswith("0\n") or result.stdout.startswith("no config"), result.stdout
     assert str(engine.config.state_dir) not in result.stdout
     assert "/work/main" not in result.stdout and "/tmp/pytest" not in result.stdout
+
+
+IO_URING_PROBE = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+fd = libc.syscall(425, 8, params)  # io_uring_setup(8 entries)
+print("io_uring", "refused" if fd < 0 else "allowed", ctypes.get_errno())
+"""
+
+
+async def test_io_uring_is_refused(engine: Engine) -> None:
+    result = await engine.run(script("python", IO_URING_PROBE))
+    assert result.stdout == "io_uring refused 38\n", result.stdout + result.stderr
+    js = await engine.run(
+        script(
+            "javascript",
+            "console.log(require('fs').readFileSync('/etc/hostname', 'utf8').length > 0)",
+        )
+    )
+    assert js.stdout == "true\n"  # Node's libuv falls back without io_uring

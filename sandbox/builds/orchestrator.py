@@ -266,7 +266,7 @@ class RuntimeBuilds:
             binds[settings.SANDBOX_BUILD_CA_BUNDLE] = (recipes.CA_MOUNT, "ro")
         return BuildStepSpec(
             image=base,
-            command=step.command,
+            command=[*recipes.NOURING, *step.command],
             env=step.env,
             binds=binds,
             build_id=build_id,

@@ -27,6 +27,8 @@ RUNTIME_MOUNT = "/opt/runtime"
 PROXY_MOUNT = "/run/sandpit"
 CA_MOUNT = "/etc/sandpit/build-ca.crt"
 PYTHON_TARGET = f"{RUNTIME_MOUNT}/python"
+# Every step's command runs under Sandpit's own seccomp filter (no io_uring), as runs do.
+NOURING = ["/usr/bin/python3", "-I", "/opt/sandpit/nouring.py", "--"]
 FORWARDER = [
     "/usr/bin/python3",
     "-I",
