@@ -60,6 +60,15 @@ class ExecutionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("id",)
     date_hierarchy = "started_at"
 
+    def get_queryset(self, request: HttpRequest) -> Any:
+        queryset = super().get_queryset(request)
+        # The list shows none of a run's texts; its page (change view) loads them all.
+        if request.resolver_match and (request.resolver_match.url_name or "").endswith(
+            "changelist"
+        ):
+            return queryset.defer("code", "request", "stdout", "stderr", "output")
+        return queryset
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # A record of what happened: nobody edits it. The stored request is already masked.
         return ["permalink", *(f.name for f in Execution._meta.fields)]

@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 from django.conf import settings
@@ -119,6 +120,11 @@ class Execution(models.Model):
             "runtime_revision_id": self.runtime_revision_id or None,
             "is_shared": self.is_shared,
         }
+
+    def stored_bytes(self) -> int:
+        """About what this record weighs in a response: its texts, output and request."""
+        texts = len(self.stdout) + len(self.stderr) + len(self.code) + len(self.error_reason)
+        return texts + len(json.dumps(self.output)) + len(json.dumps(self.request))
 
     def record_result(self, result: RunResult) -> None:
         self.status = _STATUS_OF_RUN[result.status]

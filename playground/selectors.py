@@ -1,10 +1,12 @@
 """Reads, each one scoped to its owner: another owner's rows do not exist for you."""
 
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from playground.models import Execution
 
 MAX_PAGE = 100
+LIST_CHUNK_ROWS = 8
 
 
 async def execution_list(
@@ -20,7 +22,16 @@ async def execution_list(
         executions = executions.filter(id__lt=starting_after)
     if only_non_zero_exit_codes:
         executions = executions.exclude(exit_code=0).exclude(exit_code__isnull=True)
-    return [e async for e in executions.order_by("-id")[: min(limit, MAX_PAGE)]]
+    page: list[Execution] = []
+    room = settings.SANDPIT_MAX_LIST_PAGE_BYTES
+    # A few rows at a time: a page stops at its byte budget without loading the rest.
+    query = executions.order_by("-id")[: min(limit, MAX_PAGE)]
+    async for execution in query.aiterator(chunk_size=LIST_CHUNK_ROWS):
+        room -= execution.stored_bytes()
+        if page and room < 0:
+            break
+        page.append(execution)
+    return page
 
 
 async def execution_get(*, owner: User, execution_id: str) -> Execution | None:

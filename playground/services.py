@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from playground.live import announce_unshared, live_runs
-from playground.masking import mask_request
+from playground.masking import mask_request, trim_request
 from playground.models import ApiKey, Execution
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
@@ -98,7 +98,9 @@ async def execution_create(
         kind=kind,
         language=job.language.value,
         code=job.code,
-        request=mask_request(request),
+        request=trim_request(
+            mask_request(request), max_bytes=settings.SANDPIT_MAX_STORED_REQUEST_BYTES
+        ),
         runtime_revision_id=runtime_revision_id or "",
         node=settings.SANDBOX_INSTANCE,
     )

@@ -153,6 +153,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 48 * 1024 * 1024, mini
 # array costs far more to parse and hold than its bytes say.
 MAX_REQUEST_ELEMENTS = envint("MAX_REQUEST_ELEMENTS", 100_000, minimum=100)
 
+# What a run's record keeps of its request's stdin, args, files and input, in all; the
+# rest is cut with a marker (the code is kept whole: it is at most 1 MiB).
+SANDPIT_MAX_STORED_REQUEST_BYTES = envint(
+    "SANDPIT_MAX_STORED_REQUEST_BYTES", 256 * 1024, minimum=1024
+)
+# What one page of /v1/executions may carry; a page that would be larger ends early
+# (with one execution at least), and the client asks for the next.
+SANDPIT_MAX_LIST_PAGE_BYTES = envint("SANDPIT_MAX_LIST_PAGE_BYTES", 16 * 1024 * 1024, minimum=1024)
+
 # --- The playground -----------------------------------------------------------------
 # Visitors who are not signed in may run code as a guest of their browser session.
 PLAYGROUND_ANONYMOUS = envbool("PLAYGROUND_ANONYMOUS", True)

@@ -22,6 +22,7 @@ from sandbox.engine import Engine, EngineConfig
 TEST_INSTANCE = f"sandpit-test-{os.getpid()}"
 REPO = Path(__file__).resolve().parent.parent
 LIVE_SERVER_MAX_REQUEST_BYTES = 2 * 1024 * 1024
+LIVE_SERVER_MAX_LIST_PAGE_BYTES = 3 * 1024 * 1024
 SERVER_START_TIMEOUT_S = 60
 
 
@@ -107,6 +108,7 @@ def sandpit_server(
         "MAX_REQUEST_BYTES": str(LIVE_SERVER_MAX_REQUEST_BYTES),
         "SANDBOX_MAX_CONCURRENT_RUNS": "3",
         "SANDBOX_MAX_QUEUED_RUNS": "2",
+        "SANDPIT_MAX_LIST_PAGE_BYTES": str(LIVE_SERVER_MAX_LIST_PAGE_BYTES),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env)

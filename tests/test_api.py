@@ -410,3 +410,37 @@ def test_rotating_x_forwarded_for_does_not_escape_the_guest_limit(
         ]
     assert 429 in answers
     assert answers.count(400) <= 30  # the default guest rate: 30 a minute, per address
+
+
+def test_a_large_stdin_reaches_the_run_but_its_record_keeps_a_cut(
+    sandpit_server: LiveServer,
+) -> None:
+    client = rizaio.Riza(
+        api_key=sandpit_server.new_api_key("uploader"), base_url=sandpit_server.url, max_retries=0
+    )
+    stdin = "x" * (1024 * 1024)
+    ran = client.command.exec(
+        language="python", code="import sys\nprint(len(sys.stdin.read()))", stdin=stdin
+    )
+    assert ran.stdout == f"{len(stdin)}\n"
+    stored = raw_get(client, f"/v1/executions/{ran.id}").json()["details"]["request"]["stdin"]
+    assert len(stored) < 300 * 1024
+    assert stored.endswith("more bytes not kept]")
+
+
+def test_a_list_page_stops_at_its_byte_budget_and_paging_loses_nothing(
+    sandpit_server: LiveServer,
+) -> None:
+    client = rizaio.Riza(
+        api_key=sandpit_server.new_api_key("loud"), base_url=sandpit_server.url, max_retries=0
+    )
+    loud = "import sys\nsys.stdout.write('y' * (1024 * 1024))"  # 1 MiB: the kept maximum
+    ids = [client.command.exec(language="python", code=loud).id for _ in range(5)]
+    first = raw_get(client, "/v1/executions?limit=100").json()["data"]
+    assert 1 <= len(first) < 5  # the live server's pages carry at most 3 MiB
+    seen = [e["id"] for e in first]
+    while len(seen) < 5:
+        page = raw_get(client, f"/v1/executions?limit=100&starting_after={seen[-1]}").json()
+        assert page["data"], "a short page is not the last one"
+        seen += [e["id"] for e in page["data"]]
+    assert seen == ids[::-1]
