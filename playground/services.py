@@ -169,7 +169,8 @@ async def execution_accept(
 
     A run the engine would refuse as busy is refused before it is recorded.
     """
-    get_engine().refuse_if_busy()
+    job = replace(job, tenant=str(owner.pk))
+    get_engine().refuse_if_busy(job.tenant)
     job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
     execution = await execution_create(
         owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id

@@ -134,6 +134,9 @@ SANDBOX_POOL_SIZE = envint("SANDBOX_POOL_SIZE", 2, minimum=0)
 # Runs at once, and runs allowed to wait for a slot; past both the engine is "busy".
 SANDBOX_MAX_CONCURRENT_RUNS = envint("SANDBOX_MAX_CONCURRENT_RUNS", 8, minimum=1)
 SANDBOX_MAX_QUEUED_RUNS = envint("SANDBOX_MAX_QUEUED_RUNS", 32, minimum=0)
+# Runs in progress (going or waiting) of one owner; 0 is the whole engine, so that a
+# lone user of a self-hosted server never meets it.
+SANDBOX_MAX_RUNS_PER_TENANT = envint("SANDBOX_MAX_RUNS_PER_TENANT", 0, minimum=0)
 SANDBOX_MAX_TIMEOUT_S = envint("SANDBOX_MAX_TIMEOUT_S", 300, minimum=1)
 SANDBOX_MAX_MEMORY_MIB = envint("SANDBOX_MAX_MEMORY_MIB", 2048, minimum=16)
 # Kept per stream (stdout, stderr); past it the rest is dropped behind a marker.
@@ -174,6 +177,12 @@ PLAYGROUND_GUEST_MAX_REQUEST_BYTES = envint(
 PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS = envint(
     "PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS", 10_000, minimum=100
 )
+# A guest's run may ask for no more time and memory than these.
+PLAYGROUND_GUEST_MAX_TIMEOUT_S = envint("PLAYGROUND_GUEST_MAX_TIMEOUT_S", 30, minimum=1)
+PLAYGROUND_GUEST_MAX_MEMORY_MIB = envint("PLAYGROUND_GUEST_MAX_MEMORY_MIB", 256, minimum=16)
+# Run requests a minute per API key owner: above what one engine serves (about 9 runs a
+# second), so a lone user never meets it; a cap on one tenant among many.
+SANDPIT_API_RUNS_PER_MINUTE = envint("SANDPIT_API_RUNS_PER_MINUTE", 600, minimum=1)
 # Addresses (or networks) of proxies in front of Sandpit whose X-Forwarded-For is
 # believed; by default none: client addresses come from the socket.
 SANDPIT_TRUSTED_PROXIES = [

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -9,7 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,15 +21,16 @@ from playground import services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, error_body, field_of, validation_message
 from playground.api.guard import read_body
-from playground.api.schemas import ExecuteFunctionIn, ExecuteIn
+from playground.api.schemas import ExecuteFunctionIn, ExecuteIn, LimitsIn
 from playground.guests import aplayground_owner, client_address, is_guest, viewer_id
 from playground.models import ApiKey, Execution
+from playground.ratelimits import RATE_WINDOW_S, over_rate
 from sandbox import limits
-from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid
+from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid, TenantBusy
+from sandbox.jobs import Job, Limits, validate_job
 from sandbox.selectors import built_revisions
 
 HISTORY_PAGE_SIZE = 25
-RATE_WINDOW_S = 60
 
 
 def _visible_execution(request: HttpRequest, execution_id: str) -> tuple[Execution, bool]:
@@ -97,47 +98,54 @@ def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
     )
 
 
-def _over_guest_rate(request: HttpRequest) -> bool:
-    client = client_address(request)
-    key = f"guest-runs:{client}"
-    cache.add(key, 0, RATE_WINDOW_S)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, RATE_WINDOW_S)
-        count = 1
-    return count > settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
+@dataclass(frozen=True)
+class Allowance:
+    """What one requester of the playground may send and ask for."""
+
+    max_bytes: int
+    max_elements: int
+    max_timeout_s: int
+    max_memory_mib: int
 
 
-async def _body_limits(request: HttpRequest) -> tuple[int, int]:
-    """Bytes and JSON values this requester may send: guests far fewer than users.
+async def _allowance(request: HttpRequest) -> Allowance:
+    """Users get the API's limits; guests far smaller bodies and lower ceilings.
 
     Raises ApiError: 401 when nobody may run, 429 past a guest's rate. Nothing of the
     body is read before this.
     """
     user = await request.auser()
     if user.is_authenticated:
-        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.MAX_REQUEST_ELEMENTS
+        return Allowance(
+            settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            settings.MAX_REQUEST_ELEMENTS,
+            settings.SANDBOX_MAX_TIMEOUT_S,
+            settings.SANDBOX_MAX_MEMORY_MIB,
+        )
     if not settings.PLAYGROUND_ANONYMOUS:
         raise ApiError(401, "unauthorized", "sign in to run code")
-    if await sync_to_async(_over_guest_rate)(request):
-        minute = settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
+    limit = settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
+    if await sync_to_async(over_rate)(f"guest:{client_address(request)}", limit):
         raise ApiError(
             429,
             "rate_limited",
-            f"guests may start {minute} runs a minute; wait a moment, or sign in for more",
+            f"guests may start {limit} runs a minute; wait a moment, or sign in for more",
         )
-    return (
+    return Allowance(
         settings.PLAYGROUND_GUEST_MAX_REQUEST_BYTES,
         settings.PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS,
+        min(settings.PLAYGROUND_GUEST_MAX_TIMEOUT_S, settings.SANDBOX_MAX_TIMEOUT_S),
+        min(settings.PLAYGROUND_GUEST_MAX_MEMORY_MIB, settings.SANDBOX_MAX_MEMORY_MIB),
     )
 
 
-async def _parsed_run(request: HttpRequest) -> tuple[str, ExecuteIn | ExecuteFunctionIn]:
+async def _parsed_run(
+    request: HttpRequest,
+) -> tuple[str, ExecuteIn | ExecuteFunctionIn, Allowance]:
     """The run the editor asked for: who may send what first, then parsed off the loop."""
-    max_bytes, max_elements = await _body_limits(request)
-    raw = read_body(request, max_bytes)
-    body = await aparse_json_object(raw, max_elements=max_elements)
+    allowance = await _allowance(request)
+    raw = read_body(request, allowance.max_bytes)
+    body = await aparse_json_object(raw, max_elements=allowance.max_elements)
     mode = body.pop("mode", "script")
     schemas: dict[str, type[ExecuteIn | ExecuteFunctionIn]] = {
         "script": ExecuteIn,
@@ -147,7 +155,7 @@ async def _parsed_run(request: HttpRequest) -> tuple[str, ExecuteIn | ExecuteFun
     if schema is None:
         raise ApiError(400, "invalid_request", "mode must be script or function", "mode")
     try:
-        return mode, await asyncio.to_thread(schema.model_validate, body)
+        return mode, await asyncio.to_thread(schema.model_validate, body), allowance
     except ValidationError as exc:
         first = exc.errors()[0]
         field = field_of(first["loc"])
@@ -156,11 +164,29 @@ async def _parsed_run(request: HttpRequest) -> tuple[str, ExecuteIn | ExecuteFun
         ) from None
 
 
+def _within_allowance(parsed: ExecuteIn | ExecuteFunctionIn, allowance: Allowance) -> Job:
+    """The job, its unasked-for limits lowered to the allowance (asked-for ones are
+    checked against it, and refused past it)."""
+    job = parsed.to_job()
+    asked = parsed.limits or LimitsIn()
+    return replace(
+        job,
+        limits=Limits(
+            execution_timeout_s=job.limits.execution_timeout_s
+            if asked.execution_timeout is not None
+            else min(job.limits.execution_timeout_s, allowance.max_timeout_s),
+            memory_mib=job.limits.memory_mib
+            if asked.memory_size is not None
+            else min(job.limits.memory_mib, allowance.max_memory_mib),
+        ),
+    )
+
+
 @require_POST
 async def start_run(request: HttpRequest) -> HttpResponse:
     """Start a run from the editor; the page then watches it over its WebSocket."""
     try:
-        mode, parsed = await _parsed_run(request)
+        mode, parsed, allowance = await _parsed_run(request)
     except ApiError as error:
         headers = {"Retry-After": str(RATE_WINDOW_S)} if error.status == 429 else None
         return JsonResponse(error_body(error), status=error.status, headers=headers)
@@ -169,16 +195,26 @@ async def start_run(request: HttpRequest) -> HttpResponse:
         return _error(401, "sign in to run code")
     kind = Execution.Kind.FUNCTION if mode == "function" else Execution.Kind.SCRIPT
     request_record = parsed.model_dump(exclude_none=True)
+    job = _within_allowance(parsed, allowance)
     try:
+        validate_job(
+            job,
+            max_timeout_s=allowance.max_timeout_s,
+            max_memory_mib=allowance.max_memory_mib,
+        )
         execution = await services.execution_start(
             owner=owner,
             kind=kind,
-            job=parsed.to_job(),
+            job=job,
             request=request_record,
             runtime_revision_id=parsed.runtime_revision_id,
         )
     except JobInvalid as exc:
         return _error(400, str(exc), exc.field)
+    except TenantBusy as exc:
+        refusal = error_body(ApiError(429, "too_many_runs", str(exc)))
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        return JsonResponse(refusal, status=429, headers=headers)
     except (EngineBusy, EngineUnavailable) as exc:
         return _error(503, str(exc))
     return JsonResponse({"id": execution.id, "permalink": f"/e/{execution.id}"}, status=201)

@@ -7,10 +7,8 @@ output size, result size) and always disposes of the container afterwards.
 """
 
 import asyncio
-import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from sandbox import images, limits
+from sandbox.admission import FairAdmission
 from sandbox.docker_adapter import DockerAdapter, SandboxSpec
 from sandbox.errors import EngineBusy, EngineUnavailable
 from sandbox.jobs import EventSink, Job, RunEvent, RunResult, validate_job
@@ -47,6 +46,7 @@ class EngineConfig:
     docker_timeout_s: int
     runtime_pool_size: int = 1
     runtime_pool_idle_s: int = 300
+    max_runs_per_tenant: int = 0
 
     @classmethod
     def from_settings(cls) -> "EngineConfig":
@@ -65,6 +65,7 @@ class EngineConfig:
             docker_timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S,
             runtime_pool_size=settings.SANDBOX_RUNTIME_POOL_SIZE,
             runtime_pool_idle_s=settings.SANDBOX_RUNTIME_POOL_IDLE_S,
+            max_runs_per_tenant=settings.SANDBOX_MAX_RUNS_PER_TENANT,
         )
 
 
@@ -82,8 +83,13 @@ class Engine:
         )
         self.factory = SandboxFactory(self.adapter, config.state_dir)
         self._pools: dict[tuple[str, str], WarmPool] = {}
-        self._slots = asyncio.Semaphore(config.max_concurrent_runs)
-        self._waiting = 0
+        self.admission = FairAdmission(
+            slots=config.max_concurrent_runs,
+            max_waiting=config.max_queued_runs,
+            # 0: a tenant alone may use the whole engine, its slots and its waiting line.
+            max_per_tenant=config.max_runs_per_tenant
+            or config.max_concurrent_runs + config.max_queued_runs,
+        )
         self._running: dict[str, Sandbox] = {}
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -149,27 +155,10 @@ class Engine:
 
     # --- runs -----------------------------------------------------------------------
 
-    def refuse_if_busy(self) -> None:
-        """EngineBusy now if a run asked for now would be refused: callers check this
-        before they record anything, so a burst of refusals costs no database rows."""
-        if self._slots.locked() and self._waiting >= self.config.max_queued_runs:
-            raise EngineBusy(
-                f"{self.config.max_concurrent_runs} runs are going and "
-                f"{self._waiting} are waiting; try again shortly"
-            )
-
-    @contextlib.asynccontextmanager
-    async def _admitted(self) -> AsyncIterator[None]:
-        self.refuse_if_busy()
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
-        try:
-            yield
-        finally:
-            self._slots.release()
+    def refuse_if_busy(self, tenant: str = "") -> None:
+        """EngineBusy (or TenantBusy) now if a run asked for now would be refused: callers
+        check this before they record anything, so a burst of refusals costs no rows."""
+        self.admission.check(tenant)
 
     async def run(self, job: Job, on_event: EventSink | None = None) -> RunResult:
         """Run one job in a fresh sandbox. Raises JobInvalid, EngineBusy or EngineUnavailable."""
@@ -178,7 +167,7 @@ class Engine:
         )
         emit = on_event or _ignore_event
         await self.start()
-        async with self._admitted():
+        async with self.admission.slot(job.tenant):
             await emit(RunEvent("status", "starting"))
             pool = self._pool(job.image or images.base_image_tag(), job.language.family)
             sandbox = await pool.acquire()
@@ -236,7 +225,7 @@ class Engine:
         except (EOFError, ConnectionError, ProtocolError) as exc:
             failure = "stopped" if sandbox.stopped else "broken"
             if not sandbox.stopped:
-                diagnostics = sandbox.stream.diagnostics.decode(errors="replace")
+                diagnostics = sandbox.stream.diagnostic_text
                 log.warning("sandbox %s broke: %r %s", sandbox.container_id[:12], exc, diagnostics)
         elapsed_ms = int((loop.time() - started) * 1000)
         if failure:

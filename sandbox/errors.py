@@ -15,6 +15,12 @@ class EngineBusy(EngineError):
     retry_after_s = limits.BUSY_RETRY_AFTER_S
 
 
+class TenantBusy(EngineError):
+    """This owner has as many runs in progress as one owner may: a 429, not a 503."""
+
+    retry_after_s = limits.BUSY_RETRY_AFTER_S
+
+
 class EngineUnavailable(EngineError):
     """The Docker engine does not answer, or the sandbox image is missing."""
 

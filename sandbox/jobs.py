@@ -73,6 +73,8 @@ class Job:
     image: str | None = None
     # Lets a caller stop the run while it goes (Engine.stop).
     run_id: str = ""
+    # Whose run it is: slots are shared out in turn between tenants (sandbox/admission.py).
+    tenant: str = ""
 
     def to_wire(self) -> bytes:
         """The one message the supervisor inside the container receives."""

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import AsyncClient, Client
@@ -11,6 +12,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from playground import services
 from playground.models import ApiKey, Execution
 from sandbox.engine import Engine
+from sandbox.jobs import Limits
 from tests.runs import script
 
 
@@ -129,3 +131,87 @@ def test_history_filters_by_language(django_user_model: type[User]) -> None:
     client.force_login(user)
     page = client.get("/history?language=javascript")
     assert [e.language for e in page.context["page"].object_list] == ["javascript"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_guests_have_lower_ceilings_for_time_and_memory(settings: SettingsWrapper) -> None:
+    settings.PLAYGROUND_GUEST_MAX_TIMEOUT_S = 30
+    settings.PLAYGROUND_GUEST_MAX_MEMORY_MIB = 64
+    cache.clear()
+    client = AsyncClient()
+    for limits, field in (
+        ({"execution_timeout": 60}, "limits.execution_timeout"),
+        ({"memory_size": 512}, "limits.memory_size"),
+    ):
+        body = {"mode": "script", "language": "python", "code": "x", "limits": limits}
+        answer = await client.post("/runs", body, content_type="application/json")
+        assert answer.status_code == 400
+        assert answer.json()["error"]["field"] == field
+    assert await Execution.objects.acount() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_api_key_owner_past_the_request_rate_gets_a_429(
+    settings: SettingsWrapper,
+) -> None:
+    settings.SANDPIT_API_RUNS_PER_MINUTE = 2
+    cache.clear()
+    owner = await User.objects.acreate(username="hasty")
+    _, key = await sync_to_async(services.api_key_create)(owner=owner, name="k")
+    auth = {"Authorization": f"Bearer {key}"}
+    answers = [
+        await AsyncClient().post(
+            "/v1/execute", b"{}", content_type="application/json", headers=auth
+        )
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    assert answers[2]["Retry-After"] == "60"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_one_owner_past_its_runs_in_progress_gets_a_429_and_others_still_run(
+    engine: Engine,
+) -> None:
+    cache.clear()
+    busy = await User.objects.acreate(username="busy")
+    other = await User.objects.acreate(username="other")
+    keys = [
+        (await sync_to_async(services.api_key_create)(owner=u, name="k"))[1] for u in (busy, other)
+    ]
+    quick = {"language": "python", "code": "print('ok')"}
+    saved = engine.admission.max_per_tenant
+    engine.admission.max_per_tenant = 1
+    try:
+        running = await services.execution_start(
+            owner=busy,
+            kind=Execution.Kind.SCRIPT,
+            job=script(
+                "python", "import time\ntime.sleep(30)", limits=Limits(execution_timeout_s=30)
+            ),
+            request={},
+        )
+        for _ in range(200):
+            if (await Execution.objects.aget(id=running.id)).status == "running":
+                break
+            await asyncio.sleep(0.05)
+        second, theirs = [
+            await AsyncClient().post(
+                "/v1/execute",
+                quick,
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            for key in keys
+        ]
+        assert await services.execution_stop(execution=running)
+    finally:
+        engine.admission.max_per_tenant = saved
+    assert second.status_code == 429
+    assert second.json()["error"]["code"] == "too_many_runs"
+    assert "Retry-After" in second
+    assert (theirs.status_code, theirs.json()["stdout"]) == (200, "ok\n")
+    for _ in range(200):  # let the stopped run finish inside this test's database
+        if (await Execution.objects.aget(id=running.id)).is_finished:
+            break
+        await asyncio.sleep(0.05)

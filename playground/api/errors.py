@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid
+from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid, TenantBusy
 
 
 class ErrorBody(Schema):
@@ -101,6 +101,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
         error = ApiError(503, "engine_busy", f"the sandbox engine is busy: {exc}")
         return error_response(api, request, error, {"Retry-After": str(exc.retry_after_s)})
 
+    def on_tenant_busy(request: HttpRequest, exc: Any) -> HttpResponse:
+        error = ApiError(429, "too_many_runs", str(exc))
+        return error_response(api, request, error, {"Retry-After": str(exc.retry_after_s)})
+
     def on_unavailable(request: HttpRequest, exc: Any) -> HttpResponse:
         error = ApiError(
             503, "engine_unavailable", "the sandbox engine is unavailable; try again later"
@@ -118,4 +122,5 @@ def install_error_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(ApiError, on_api_error)
     api.add_exception_handler(JobInvalid, on_job_invalid)
     api.add_exception_handler(EngineBusy, on_busy)
+    api.add_exception_handler(TenantBusy, on_tenant_busy)
     api.add_exception_handler(EngineUnavailable, on_unavailable)

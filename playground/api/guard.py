@@ -7,7 +7,7 @@ parsed on the event loop, where a large one would stall every other request and 
 
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import markcoroutinefunction
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from playground import services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import UNAUTHORIZED, ApiError, error_body
+from playground.ratelimits import RATE_WINDOW_S, over_rate
 
 API_PREFIX = "/v1/"
 
@@ -65,7 +66,10 @@ class ApiBodyGuard:
             try:
                 await self._guard(request)
             except ApiError as error:
-                return JsonResponse(error_body(error), status=error.status)
+                response = JsonResponse(error_body(error), status=error.status)
+                if error.status == 429:
+                    response["Retry-After"] = str(RATE_WINDOW_S)
+                return response
         return await self.get_response(request)
 
     async def _guard(self, request: HttpRequest) -> None:
@@ -74,6 +78,13 @@ class ApiBodyGuard:
         if api_key is None:
             raise UNAUTHORIZED
         request.sandpit_api_key = api_key  # type: ignore[attr-defined]
+        limit = settings.SANDPIT_API_RUNS_PER_MINUTE
+        if await sync_to_async(over_rate)(f"owner:{api_key.owner_id}", limit):
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"this key's owner may send {limit} requests a minute; wait a moment",
+            )
         body = read_body(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if body:
             request.sandpit_json = await aparse_json_object(  # type: ignore[attr-defined]

@@ -1,0 +1,92 @@
+"""Run slots in turn between tenants: a crowd from one never starves another."""
+
+import asyncio
+
+import pytest
+
+from sandbox.admission import FairAdmission
+from sandbox.errors import EngineBusy, TenantBusy
+
+
+async def _run_all(admission: FairAdmission, tenants: list[str]) -> list[str]:
+    """Start one run per entry, in order; the order in which they got a slot."""
+    served: list[str] = []
+    release = asyncio.Event()
+
+    async def run(tenant: str, first: bool) -> None:
+        async with admission.slot(tenant):
+            served.append(tenant)
+            if first:
+                await release.wait()  # hold the only slot until everyone queues
+
+    tasks = [asyncio.create_task(run(t, i == 0)) for i, t in enumerate(tenants)]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(*tasks)
+    return served
+
+
+async def test_waiting_runs_are_served_in_turn_between_tenants() -> None:
+    admission = FairAdmission(slots=1, max_waiting=100, max_per_tenant=100)
+    served = await _run_all(admission, ["a", "a", "a", "a", "a", "b", "c", "a", "b"])
+    # After a's first, the next slots go a, b, c in turn, not by age.
+    assert served == ["a", "a", "b", "c", "a", "b", "a", "a", "a"]
+
+
+async def test_a_tenant_alone_gets_every_slot() -> None:
+    admission = FairAdmission(slots=3, max_waiting=10, max_per_tenant=13)
+    inside = 0
+    most = 0
+
+    async def run() -> None:
+        nonlocal inside, most
+        async with admission.slot("alone"):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(run() for _ in range(12)))
+    assert most == 3
+
+
+async def test_past_the_waiting_line_the_engine_is_busy_and_past_its_cap_a_tenant_is() -> None:
+    admission = FairAdmission(slots=1, max_waiting=2, max_per_tenant=2)
+    hold = asyncio.Event()
+
+    async def run(tenant: str) -> None:
+        async with admission.slot(tenant):
+            await hold.wait()
+
+    tasks = [asyncio.create_task(run("a")), asyncio.create_task(run("a"))]
+    await asyncio.sleep(0)
+    with pytest.raises(TenantBusy):
+        admission.check("a")
+    admission.check("b")  # another tenant may still wait
+    tasks.append(asyncio.create_task(run("b")))
+    await asyncio.sleep(0)
+    with pytest.raises(EngineBusy):
+        admission.check("c")
+    hold.set()
+    await asyncio.gather(*tasks)
+    admission.check("a")
+
+
+async def test_a_cancelled_waiter_gives_up_its_place_and_no_slot_is_lost() -> None:
+    admission = FairAdmission(slots=1, max_waiting=5, max_per_tenant=5)
+    hold = asyncio.Event()
+
+    async def run(tenant: str) -> str:
+        async with admission.slot(tenant):
+            await hold.wait()
+        return tenant
+
+    holder = asyncio.create_task(run("a"))
+    waiter = asyncio.create_task(run("b"))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert admission.waiting == 0
+    hold.set()
+    assert await holder == "a"
+    assert await run("c") == "c"  # the slot came back
