@@ -79,7 +79,7 @@ class SandboxFactory:
             if frame is not Frame.READY:
                 raise ProtocolError(f"{frame.name} before READY")
         except (TimeoutError, EOFError, ProtocolError) as exc:
-            diagnostics = sandbox.stream.diagnostics.decode(errors="replace")
+            diagnostics = sandbox.stream.diagnostic_text
             self.dispose(sandbox)
             raise EngineUnavailable(
                 f"a sandbox of {spec.image} did not get ready ({exc!r}): {diagnostics}"

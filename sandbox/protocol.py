@@ -7,6 +7,7 @@ code: sizes are bounded and anything unexpected is a ProtocolError, never a cras
 """
 
 import asyncio
+import re
 import struct
 from enum import Enum
 
@@ -30,6 +31,15 @@ MAX_DOCKER_CHUNK_BYTES = 1024 * 1024
 # What the supervisor may say on its stderr (its own crash report), kept for the logs.
 MAX_DIAGNOSTIC_BYTES = 4096
 DOCKER_STDOUT, DOCKER_STDERR = 1, 2
+# Anything but printable text and line breaks, as a container might write it to fool a
+# terminal that shows the server's log (escapes, carriage returns, bells).
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(data: bytes) -> str:
+    """Bytes from a container as text fit for the server's log: controls escaped."""
+    text = data.decode(errors="replace")
+    return UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class ProtocolError(Exception):
@@ -51,6 +61,11 @@ class AgentStream:
         self._reader = reader
         self._buffer = bytearray()
         self.diagnostics = bytearray()
+
+    @property
+    def diagnostic_text(self) -> str:
+        """What the supervisor said on its stderr, safe for the server's log."""
+        return printable(bytes(self.diagnostics))
 
     async def next_frame(self) -> tuple[Frame, bytes]:
         """The next frame; EOFError when the container's stream ends first."""

@@ -3,6 +3,8 @@
 import re
 from collections import deque
 
+from sandbox.protocol import UNPRINTABLE
+
 # The log kept per revision; a longer one keeps its head and its tail.
 MAX_BUILD_LOG_BYTES = 256 * 1024
 LOG_TAIL_BYTES = 64 * 1024
@@ -11,12 +13,11 @@ MAX_LINE_CHARS = 2000
 # Colours and cursor moves from a terminal-minded tool; then any other control character
 # (a log line must never carry escapes into a terminal, a page or the server's log).
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?")
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def clean_line(text: str) -> str:
     """One printable line: escapes dropped, control characters shown as '?', length cut."""
-    text = CONTROL.sub("?", ANSI_ESCAPE.sub("", text)).rstrip()
+    text = UNPRINTABLE.sub("?", ANSI_ESCAPE.sub("", text)).rstrip()
     return text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS] + " […]"
 
 
