@@ -1,6 +1,9 @@
 """Requests a minute, counted in Django's cache (shared by nodes when it is Redis)."""
 
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
+
+from playground.api.errors import ApiError
 
 RATE_WINDOW_S = 60
 
@@ -15,3 +18,9 @@ def over_rate(key: str, per_minute: int) -> bool:
         cache.set(cache_key, 1, RATE_WINDOW_S)
         count = 1
     return count > per_minute
+
+
+async def refuse_over_rate(key: str, per_minute: int, who: str) -> None:
+    """Count one more for `key`; ApiError(429) past `per_minute`, saying who may do what."""
+    if await sync_to_async(over_rate)(key, per_minute):
+        raise ApiError(429, "rate_limited", f"{who} {per_minute} a minute; wait a moment")

@@ -5,7 +5,6 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,7 +23,7 @@ from playground.api.guard import read_body
 from playground.api.schemas import ExecuteFunctionIn, ExecuteIn, LimitsIn
 from playground.guests import aplayground_owner, client_address, is_guest, viewer_id
 from playground.models import ApiKey, Execution
-from playground.ratelimits import RATE_WINDOW_S, over_rate
+from playground.ratelimits import RATE_WINDOW_S, refuse_over_rate
 from sandbox import limits
 from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid, TenantBusy
 from sandbox.jobs import Job, Limits, validate_job
@@ -124,13 +123,11 @@ async def _allowance(request: HttpRequest) -> Allowance:
         )
     if not settings.PLAYGROUND_ANONYMOUS:
         raise ApiError(401, "unauthorized", "sign in to run code")
-    limit = settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE
-    if await sync_to_async(over_rate)(f"guest:{client_address(request)}", limit):
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"guests may start {limit} runs a minute; wait a moment, or sign in for more",
-        )
+    await refuse_over_rate(
+        f"guest:{client_address(request)}",
+        settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE,
+        "guests (sign in for more) may start runs:",
+    )
     return Allowance(
         settings.PLAYGROUND_GUEST_MAX_REQUEST_BYTES,
         settings.PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS,

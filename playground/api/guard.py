@@ -7,7 +7,7 @@ parsed on the event loop, where a large one would stall every other request and 
 
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import markcoroutinefunction, sync_to_async
+from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from playground import services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import UNAUTHORIZED, ApiError, error_body
-from playground.ratelimits import RATE_WINDOW_S, over_rate
+from playground.ratelimits import RATE_WINDOW_S, refuse_over_rate
 
 API_PREFIX = "/v1/"
 
@@ -78,13 +78,11 @@ class ApiBodyGuard:
         if api_key is None:
             raise UNAUTHORIZED
         request.sandpit_api_key = api_key  # type: ignore[attr-defined]
-        limit = settings.SANDPIT_API_RUNS_PER_MINUTE
-        if await sync_to_async(over_rate)(f"owner:{api_key.owner_id}", limit):
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"this key's owner may send {limit} requests a minute; wait a moment",
-            )
+        await refuse_over_rate(
+            f"owner:{api_key.owner_id}",
+            settings.SANDPIT_API_RUNS_PER_MINUTE,
+            "this key's owner may send requests:",
+        )
         body = read_body(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if body:
             request.sandpit_json = await aparse_json_object(  # type: ignore[attr-defined]
