@@ -29,7 +29,8 @@ django.setup()
 
 from sandbox import images  # noqa: E402
 from sandbox.engine import Engine, EngineConfig  # noqa: E402
-from sandbox.jobs import Job, JobKind, Language  # noqa: E402
+from sandbox.jobs import Job, JobKind  # noqa: E402
+from sandbox.languages import Language  # noqa: E402
 
 FUNCTIONS = {
     Language.PYTHON: 'def execute(input):\n    return {"hello": input["name"]}\n',

@@ -26,11 +26,11 @@ from dataclasses import replace  # noqa: E402
 
 from django.contrib.auth.models import User  # noqa: E402
 
-from sandbox import engine as engine_module  # noqa: E402
 from sandbox import services  # noqa: E402
 from sandbox.builds.orchestrator import runtime_builds  # noqa: E402
-from sandbox.engine import Engine, EngineConfig  # noqa: E402
-from sandbox.jobs import Job, JobKind, Language  # noqa: E402
+from sandbox.engine import Engine, EngineConfig, use_engine  # noqa: E402
+from sandbox.jobs import Job, JobKind  # noqa: E402
+from sandbox.languages import Language  # noqa: E402
 from sandbox.models import RuntimeRevision  # noqa: E402
 
 CASES = [
@@ -53,7 +53,7 @@ CASES = [
 
 async def main() -> None:
     engine = Engine(replace(EngineConfig.from_settings(), instance="sandpit-bench-runtimes"))
-    engine_module._engines[asyncio.get_running_loop()] = engine  # what the services reach
+    use_engine(engine)  # what the services reach
     await engine.start()
     owner, _ = await User.objects.aget_or_create(username="bench-runtimes")
     print(f"{'runtime':<11} {'build s':>8} {'first run ms':>13} {'warm p50 ms':>12}")

@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 from django.contrib import admin
@@ -7,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from playground.models import ApiKey, Execution
+from playground.serializers import execution_state
 from playground.services import api_key_revoke
 
 
@@ -71,7 +73,13 @@ class ExecutionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # A record of what happened: nobody edits it. The stored request is already masked.
-        return ["permalink", *(f.name for f in Execution._meta.fields)]
+        return ["permalink", "as_served", *(f.name for f in Execution._meta.fields)]
+
+    @admin.display(description="as its readers see it")
+    def as_served(self, execution: Execution) -> str:
+        """The one serialiser's view: what the API, the permalink and watchers are given."""
+        state = json.dumps(execution_state(execution), indent=2, ensure_ascii=False)
+        return format_html("<pre>{}</pre>", state)
 
     @admin.display(description="permalink")
     def permalink(self, execution: Execution) -> str:

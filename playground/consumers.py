@@ -9,6 +9,8 @@ from playground import services
 from playground.guests import viewer_id
 from playground.live import build_group_name, group_name, live_runs
 from playground.models import Execution
+from playground.selectors import aexecution_visible
+from playground.serializers import execution_state
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.models import RuntimeRevision
 
@@ -22,19 +24,18 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     is_owner = False
 
     async def connect(self) -> None:
-        execution_id = self.scope["url_route"]["kwargs"]["execution_id"]
-        execution = await Execution.objects.filter(id=execution_id).afirst()
-        viewer = viewer_id(self.scope.get("user"), self.scope.get("session"))
+        seen = await aexecution_visible(
+            execution_id=self.scope["url_route"]["kwargs"]["execution_id"],
+            viewer=viewer_id(self.scope.get("user"), self.scope.get("session")),
+        )
         # Accept first: a close before the handshake shows the browser no reason at all.
         await self.accept()
-        if execution is None:
-            await self.close(code=CLOSE_NOT_FOUND, reason="no such run")
+        if seen is None:
+            # The same answer for a run that does not exist and one that is private.
+            await self.close(code=CLOSE_NOT_FOUND, reason="no such run, or it is private")
             return
-        self.is_owner = viewer is not None and viewer == execution.owner_id
-        if not (self.is_owner or execution.is_shared):
-            await self.close(code=CLOSE_FORBIDDEN, reason="this run is private to its owner")
-            return
-        self.execution = execution
+        self.execution = execution = seen.execution
+        self.is_owner = seen.is_owner
         # Join before the snapshot: an event sent in between comes twice and is dropped
         # by its sequence number, rather than lost.
         await self.channel_layer.group_add(group_name(execution.id), self.channel_name)
@@ -44,7 +45,7 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.last_seq = snapshot["seq"]
         else:
             await execution.arefresh_from_db()
-            snapshot = {"type": "snapshot", "seq": 0, "execution": execution.state()}
+            snapshot = {"type": "snapshot", "seq": 0, "execution": execution_state(execution)}
             # Finished, or going on another server: the database is the whole story.
             self.last_seq = math.inf if execution.is_finished else 0
         await self.send_json({**snapshot, "can_stop": self.is_owner})

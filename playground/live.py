@@ -15,8 +15,9 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from playground.models import Execution
+from playground.serializers import execution_state
 from sandbox.errors import EngineError, JobInvalid
-from sandbox.jobs import EventSink, RunEvent
+from sandbox.events import BuildEvent, EventSink, OutputEvent, RunEvent, StatusEvent, Stream
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,9 @@ def group_name(execution_id: str) -> str:
     return f"execution.{execution_id}"
 
 
-async def broadcast(execution_id: str, event: dict[str, Any]) -> None:
-    """Send to a run's group."""
-    await _send_to_group(group_name(execution_id), event)
+async def broadcast(execution_id: str, message: dict[str, Any]) -> None:
+    """Send one of a run's messages to its watchers (ExecutionConsumer.execution_event)."""
+    await _group_send(group_name(execution_id), {"type": "execution.event", "event": message})
 
 
 async def announce_unshared(execution_id: str) -> None:
@@ -43,17 +44,17 @@ def build_group_name(revision_id: str) -> str:
     return f"revision.{revision_id}"
 
 
-async def build_line_sink(revision_id: str, event: dict[str, Any]) -> None:
-    """Where runtime builds tell their log lines: the revision's group."""
-    await _send_to_group(build_group_name(revision_id), event)
+async def build_line_sink(revision_id: str, event: BuildEvent) -> None:
+    """Where runtime builds tell their events: the revision's watchers
+    (RevisionBuildConsumer.build_event)."""
+    message = {"type": "build.event", "event": event.message()}
+    await _group_send(build_group_name(revision_id), message)
 
 
-async def _send_to_group(group: str, event: dict[str, Any]) -> None:
+async def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        # Consumers handle "execution.event" and "build.event" by their method names.
-        kind = "build.event" if group.startswith("revision.") else "execution.event"
-        await layer.group_send(group, {"type": kind, "event": event})
+        await layer.group_send(group, message)
 
 
 class LiveRun:
@@ -61,27 +62,26 @@ class LiveRun:
         self.execution = execution
         self.seq = 0
         self.status = execution.status
-        self.text: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self.text: dict[Stream, list[str]] = {"stdout": [], "stderr": []}
 
     async def publish(self, event: RunEvent) -> None:
         """The engine's sink: keep the event, number it, send it on."""
-        if event.kind == "status":
-            self.status = event.data
-            message: dict[str, Any] = {"type": "status", "status": event.data}
-        else:
-            self.text[event.kind].append(event.data)
-            message = {"type": event.kind, "text": event.data}
-        await self._send(message)
+        match event:
+            case StatusEvent(status=status):
+                self.status = status
+            case OutputEvent(stream=stream, text=text):
+                self.text[stream].append(text)
+        await self._send(event.message())
 
     async def finish(self) -> None:
-        await self._send({"type": "finished", "execution": self.execution.state()})
+        await self._send({"type": "finished", "execution": execution_state(self.execution)})
 
     async def _send(self, message: dict[str, Any]) -> None:
         self.seq += 1
         await broadcast(self.execution.id, {**message, "seq": self.seq})
 
     def snapshot(self) -> dict[str, Any]:
-        state = self.execution.state()
+        state = execution_state(self.execution)
         state.update(
             status=self.status,
             stdout="".join(self.text["stdout"]),

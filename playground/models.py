@@ -1,5 +1,4 @@
 import json
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -77,6 +76,9 @@ class Execution(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     stdout = models.TextField(blank=True, default="")
     stderr = models.TextField(blank=True, default="")
+    # Whether the output passed SANDBOX_MAX_OUTPUT_BYTES and was cut there.
+    stdout_truncated = models.BooleanField(default=False)
+    stderr_truncated = models.BooleanField(default=False)
     output = models.JSONField(null=True, blank=True)
     output_status = models.CharField(max_length=32, blank=True, default="")
     duration_ms = models.IntegerField(null=True, blank=True)
@@ -102,25 +104,6 @@ class Execution(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
-    def state(self) -> dict[str, Any]:
-        """What a watcher of this run is shown: never the request, so never env or credentials."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "language": self.language,
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "duration": self.duration_ms,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "output": self.output,
-            "output_status": self.output_status or None,
-            "error_reason": self.error_reason,
-            "started_at": self.started_at.isoformat(),
-            "runtime_revision_id": self.runtime_revision_id or None,
-            "is_shared": self.is_shared,
-        }
-
     def stored_bytes(self) -> int:
         """About what this record weighs in a response: its texts, output and request."""
         texts = len(self.stdout) + len(self.stderr) + len(self.code) + len(self.error_reason)
@@ -131,6 +114,8 @@ class Execution(models.Model):
         self.exit_code = result.exit_code
         self.stdout = result.stdout
         self.stderr = result.stderr
+        self.stdout_truncated = result.stdout_truncated
+        self.stderr_truncated = result.stderr_truncated
         self.duration_ms = result.duration_ms
         self.output = result.output
         self.output_status = result.output_status.value if result.output_status else ""

@@ -23,4 +23,5 @@ def over_rate(key: str, per_minute: int) -> bool:
 async def refuse_over_rate(key: str, per_minute: int, who: str) -> None:
     """Count one more for `key`; ApiError(429) past `per_minute`, saying who may do what."""
     if await sync_to_async(over_rate)(key, per_minute):
-        raise ApiError(429, "rate_limited", f"{who} {per_minute} a minute; wait a moment")
+        message = f"{who} {per_minute} a minute; wait a moment"
+        raise ApiError(429, "rate_limited", message, retry_after_s=RATE_WINDOW_S)

@@ -1,5 +1,7 @@
 """Reads, each one scoped to its owner: another owner's rows do not exist for you."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib.auth.models import User
 
@@ -36,3 +38,27 @@ async def execution_list(
 
 async def execution_get(*, owner: User, execution_id: str) -> Execution | None:
     return await Execution.objects.filter(owner=owner, id=execution_id).afirst()
+
+
+@dataclass(frozen=True)
+class Visible:
+    """A run someone may see, and whether they own it (and so may stop, share, fork env)."""
+
+    execution: Execution
+    is_owner: bool
+
+
+def visible(execution: Execution | None, viewer: int | None) -> Visible | None:
+    """The one rule: a run is seen by its owner, or by anyone once it is shared."""
+    if execution is None:
+        return None
+    is_owner = viewer is not None and viewer == execution.owner_id
+    return Visible(execution, is_owner) if is_owner or execution.is_shared else None
+
+
+def execution_visible(*, execution_id: str, viewer: int | None) -> Visible | None:
+    return visible(Execution.objects.filter(id=execution_id).first(), viewer)
+
+
+async def aexecution_visible(*, execution_id: str, viewer: int | None) -> Visible | None:
+    return visible(await Execution.objects.filter(id=execution_id).afirst(), viewer)

@@ -17,7 +17,8 @@ from playground.masking import mask_request, trim_request
 from playground.models import ApiKey, Execution
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
-from sandbox.jobs import EventSink, Job, RunEvent, validate_job
+from sandbox.events import EventSink, RunEvent, StatusEvent
+from sandbox.jobs import Job, validate_job
 from sandbox.selectors import revision_image_for_run
 
 KEY_PREFIX = "sp_"
@@ -116,7 +117,7 @@ async def execution_execute(
     marking: set[asyncio.Task[int]] = set()
 
     async def relay(event: RunEvent) -> None:
-        if event.kind == "status" and event.data == "running":
+        if event == StatusEvent("running"):
             # Not awaited: the run goes on meanwhile. The filter makes it a no-op if the
             # final save got there first.
             task = asyncio.create_task(

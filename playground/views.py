@@ -18,15 +18,18 @@ from pydantic import ValidationError
 
 from playground import services
 from playground.api.bodies import aparse_json_object
-from playground.api.errors import ApiError, error_body, field_of, validation_message
+from playground.api.errors import ApiError, api_error_of, error_json, field_of, validation_error
 from playground.api.guard import read_body
 from playground.api.schemas import ExecuteFunctionIn, ExecuteIn, LimitsIn
 from playground.guests import aplayground_owner, client_address, is_guest, viewer_id
 from playground.models import ApiKey, Execution
-from playground.ratelimits import RATE_WINDOW_S, refuse_over_rate
+from playground.ratelimits import refuse_over_rate
+from playground.selectors import execution_visible
+from playground.serializers import execution_state
 from sandbox import limits
-from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid, TenantBusy
+from sandbox.errors import EngineError, Invalid, JobInvalid
 from sandbox.jobs import Job, Limits, validate_job
+from sandbox.languages import LANGUAGES
 from sandbox.selectors import built_revisions
 
 HISTORY_PAGE_SIZE = 25
@@ -34,13 +37,12 @@ HISTORY_PAGE_SIZE = 25
 
 def _visible_execution(request: HttpRequest, execution_id: str) -> tuple[Execution, bool]:
     """The run and whether the viewer owns it; 404 unless owned or shared."""
-    execution = Execution.objects.filter(id=execution_id).first()
-    if execution is None:
+    seen = execution_visible(
+        execution_id=execution_id, viewer=viewer_id(request.user, request.session)
+    )
+    if seen is None:
         raise Http404("no such run")
-    owner = viewer_id(request.user, request.session) == execution.owner_id
-    if not (owner or execution.is_shared):
-        raise Http404("no such run")
-    return execution, owner
+    return seen.execution, seen.is_owner
 
 
 def _fork_of(request: HttpRequest, execution_id: str) -> dict[str, Any] | None:
@@ -87,14 +89,9 @@ def home(request: HttpRequest) -> HttpResponse:
         },
         "can_run": request.user.is_authenticated or settings.PLAYGROUND_ANONYMOUS,
         "revisions": _runtime_choices(request),
+        "languages": LANGUAGES.values(),
     }
     return render(request, "home.html", context)
-
-
-def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
-    return JsonResponse(
-        error_body(ApiError(status, "invalid_request", message, field)), status=status
-    )
 
 
 @dataclass(frozen=True)
@@ -150,15 +147,12 @@ async def _parsed_run(
     }
     schema = schemas.get(mode) if isinstance(mode, str) else None
     if schema is None:
-        raise ApiError(400, "invalid_request", "mode must be script or function", "mode")
+        raise JobInvalid("mode", "must be script or function")
     try:
         return mode, await asyncio.to_thread(schema.model_validate, body), allowance
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = field_of(first["loc"])
-        raise ApiError(
-            400, "invalid_request", validation_message(dict(first), field), field or None
-        ) from None
+        raise validation_error(dict(first), field_of(first["loc"])) from None
 
 
 def _within_allowance(parsed: ExecuteIn | ExecuteFunctionIn, allowance: Allowance) -> Job:
@@ -183,38 +177,29 @@ def _within_allowance(parsed: ExecuteIn | ExecuteFunctionIn, allowance: Allowanc
 async def start_run(request: HttpRequest) -> HttpResponse:
     """Start a run from the editor; the page then watches it over its WebSocket."""
     try:
-        mode, parsed, allowance = await _parsed_run(request)
-    except ApiError as error:
-        headers = {"Retry-After": str(RATE_WINDOW_S)} if error.status == 429 else None
-        return JsonResponse(error_body(error), status=error.status, headers=headers)
+        execution = await _start(request)
+    except (ApiError, Invalid, EngineError) as exc:
+        return error_json(api_error_of(exc))
+    return JsonResponse({"id": execution.id, "permalink": f"/e/{execution.id}"}, status=201)
+
+
+async def _start(request: HttpRequest) -> Execution:
+    """The /v1 API's path for a run, behind the playground's allowance."""
+    mode, parsed, allowance = await _parsed_run(request)
     owner = await aplayground_owner(request)
     if owner is None:
-        return _error(401, "sign in to run code")
-    kind = Execution.Kind.FUNCTION if mode == "function" else Execution.Kind.SCRIPT
-    request_record = parsed.model_dump(exclude_none=True)
+        raise ApiError(401, "unauthorized", "sign in to run code")
     job = _within_allowance(parsed, allowance)
-    try:
-        validate_job(
-            job,
-            max_timeout_s=allowance.max_timeout_s,
-            max_memory_mib=allowance.max_memory_mib,
-        )
-        execution = await services.execution_start(
-            owner=owner,
-            kind=kind,
-            job=job,
-            request=request_record,
-            runtime_revision_id=parsed.runtime_revision_id,
-        )
-    except JobInvalid as exc:
-        return _error(400, str(exc), exc.field)
-    except TenantBusy as exc:
-        refusal = error_body(ApiError(429, "too_many_runs", str(exc)))
-        headers = {"Retry-After": str(exc.retry_after_s)}
-        return JsonResponse(refusal, status=429, headers=headers)
-    except (EngineBusy, EngineUnavailable) as exc:
-        return _error(503, str(exc))
-    return JsonResponse({"id": execution.id, "permalink": f"/e/{execution.id}"}, status=201)
+    validate_job(
+        job, max_timeout_s=allowance.max_timeout_s, max_memory_mib=allowance.max_memory_mib
+    )
+    return await services.execution_start(
+        owner=owner,
+        kind=Execution.Kind.FUNCTION if mode == "function" else Execution.Kind.SCRIPT,
+        job=job,
+        request=parsed.model_dump(exclude_none=True),
+        runtime_revision_id=parsed.runtime_revision_id,
+    )
 
 
 def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:
@@ -223,7 +208,8 @@ def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:
     context = {
         "execution": execution,
         "is_owner": is_owner,
-        "state": execution.state(),
+        "state": execution_state(execution),
+        "language": LANGUAGES.get(execution.language),  # type: ignore[call-overload]
         "input_json": json.dumps(stored["input"], indent=2) if "input" in stored else None,
         "stdin": stored.get("stdin", ""),
         "args": stored.get("args", []),
@@ -247,7 +233,7 @@ def history(request: HttpRequest) -> HttpResponse:
     executions = Execution.objects.filter(owner_id=viewer).defer(*heavy).order_by("-id")
     filters = {}
     for name, choices in (
-        ("language", ("python", "javascript", "typescript")),
+        ("language", tuple(LANGUAGES)),
         ("kind", tuple(Execution.Kind.values)),
         ("status", tuple(Execution.Status.values)),
     ):
@@ -261,6 +247,7 @@ def history(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "statuses": Execution.Status.choices,
         "kinds": Execution.Kind.choices,
+        "languages": LANGUAGES.values(),
         "query": "&".join(f"{k}={v}" for k, v in filters.items()),
     }
     return render(request, "history.html", context)

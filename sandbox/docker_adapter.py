@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import docker
 import docker.errors
@@ -24,6 +24,7 @@ from docker.types import LogConfig, Ulimit
 
 from sandbox import limits
 from sandbox.errors import EngineUnavailable
+from sandbox.languages import FAMILIES, Family
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +37,8 @@ SANDBOX_UID = f"{UID}:{UID}"
 # A run's supervisor is root with these alone: enough to start the code as UID and to
 # kill it, never to touch anything else. The code itself runs with no capability.
 SUPERVISOR_USER = "0:0"
+# The supervisor, followed in the command by its family's worker command.
+SUPERVISOR_COMMAND = ("/usr/bin/python3", "-I", "-S", "/opt/sandpit/supervisor.py")
 SUPERVISOR_CAPABILITIES = ["SETUID", "SETGID", "KILL"]
 TMPFS = "rw,nosuid,nodev"
 WORK_DIR = "/work"
@@ -85,7 +88,7 @@ class SandboxSpec:
     """Everything that makes one sandbox container what it is, but its run."""
 
     image: str
-    family: str
+    family: Family
     memory_mib: int
     cpus: float
     pids: int
@@ -117,6 +120,27 @@ class AttachedContainer:
     container_id: str
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+
+
+class RunContainers(Protocol):
+    """What the engine needs of Docker to run code: DockerAdapter here, or the fake that
+    the fast tests use (tests/fake_docker.py), which speaks the agent's protocol itself."""
+
+    async def start_container(self, spec: SandboxSpec, egress_dir: Path) -> AttachedContainer:
+        """A started sandbox, attached: its stdin to write the job, its output to read."""
+        ...
+
+    async def set_memory(self, container_id: str, memory_mib: int, family: Family) -> None: ...
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def remove_leftovers(self) -> int:
+        """Remove what an earlier server of this instance left running; how many."""
+        ...
+
+    def instance_containers(self) -> list[str]: ...
+
+    def close(self) -> None: ...
 
 
 class DockerAdapter:
@@ -193,7 +217,7 @@ class DockerAdapter:
         try:
             created = api.create_container(
                 spec.image,
-                command=["/usr/bin/python3", "-I", "-S", "/opt/sandpit/supervisor.py", spec.family],
+                command=[*SUPERVISOR_COMMAND, *FAMILIES[spec.family].worker_command],
                 user=SUPERVISOR_USER,
                 environment=BASE_ENVIRONMENT,
                 working_dir=WORK_DIR,
@@ -235,7 +259,7 @@ class DockerAdapter:
             },
             binds={str(egress_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}},
             pids=spec.pids,
-            memory_mib=spec.memory_mib + limits.AGENT_MEMORY_MIB[spec.family],
+            memory_mib=spec.memory_mib + FAMILIES[spec.family].agent_memory_mib,
             cpus=spec.cpus,
             nofile=limits.NOFILE,
             fsize_bytes=limits.FSIZE_BYTES,
@@ -280,8 +304,8 @@ class DockerAdapter:
         host_config["MaskedPaths"] = MASKED_PATHS
         return host_config
 
-    async def set_memory(self, container_id: str, memory_mib: int, family: str) -> None:
-        memory = f"{memory_mib + limits.AGENT_MEMORY_MIB[family]}m"
+    async def set_memory(self, container_id: str, memory_mib: int, family: Family) -> None:
+        memory = f"{memory_mib + FAMILIES[family].agent_memory_mib}m"
         await self._in_thread(self._update_memory, container_id, memory)
 
     def _update_memory(self, container_id: str, memory: str) -> None:

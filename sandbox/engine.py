@@ -11,18 +11,26 @@ import logging
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
 from sandbox import images, limits
 from sandbox.admission import FairAdmission
-from sandbox.docker_adapter import DockerAdapter, SandboxSpec
+from sandbox.docker_adapter import DockerAdapter, RunContainers, SandboxSpec
 from sandbox.errors import EngineBusy, EngineUnavailable
-from sandbox.jobs import EventSink, Job, RunEvent, RunResult, validate_job
+from sandbox.events import EventSink, RunEvent, StatusEvent, Stream
+from sandbox.jobs import Job, RunResult, validate_job
+from sandbox.languages import Family
 from sandbox.pool import Sandbox, SandboxFactory, WarmPool
 from sandbox.protocol import Frame, ProtocolError, ResultTooLarge, encode_job
-from sandbox.results import OutputCollector, parse_summary, run_result
+from sandbox.results import (
+    Ending,
+    ExitSummary,
+    Outcome,
+    OutputCollector,
+    parse_summary,
+    run_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +82,15 @@ async def _ignore_event(event: RunEvent) -> None:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, adapter: DockerAdapter | None = None) -> None:
+    def __init__(self, config: EngineConfig, adapter: RunContainers | None = None) -> None:
         self.config = config
-        self.adapter = adapter or DockerAdapter(
+        self.adapter: RunContainers = adapter or DockerAdapter(
             instance=config.instance,
             timeout_s=config.docker_timeout_s,
             runtime=config.docker_runtime,
         )
         self.factory = SandboxFactory(self.adapter, config.state_dir)
-        self._pools: dict[tuple[str, str], WarmPool] = {}
+        self._pools: dict[tuple[str, Family], WarmPool] = {}
         self.admission = FairAdmission(
             slots=config.max_concurrent_runs,
             max_waiting=config.max_queued_runs,
@@ -107,7 +115,7 @@ class Engine:
                 log.info("removed %d sandbox containers left by an earlier server", removed)
             self._started = True
             base = images.base_image_tag()
-            for family in ("python", "node"):
+            for family in Family:
                 self._pool(base, family).warm_up()
             self._janitor = asyncio.get_running_loop().create_task(self._stop_idle_pools())
 
@@ -138,7 +146,11 @@ class Engine:
             await self._pools.pop(key).close()
         await self.factory.drain()
 
-    def _pool(self, image: str, family: str) -> WarmPool:
+    def pools(self) -> list[WarmPool]:
+        """The warm pools there are now: the base image's, and those of runtimes in use."""
+        return list(self._pools.values())
+
+    def _pool(self, image: str, family: Family) -> WarmPool:
         pool = self._pools.get((image, family))
         if pool is None:
             spec = SandboxSpec(
@@ -168,7 +180,7 @@ class Engine:
         emit = on_event or _ignore_event
         await self.start()
         async with self.admission.slot(job.tenant):
-            await emit(RunEvent("status", "starting"))
+            await emit(StatusEvent("starting"))
             pool = self._pool(job.image or images.base_image_tag(), job.language.family)
             sandbox = await pool.acquire()
             if job.run_id:
@@ -198,8 +210,8 @@ class Engine:
         started = loop.time()
         timeout_s = job.limits.execution_timeout_s
         result_payload: bytes | None = None
-        summary: dict[str, Any] | None = None
-        failure = ""
+        summary: ExitSummary | None = None
+        outcome = Outcome.BROKEN  # until the exit frame says otherwise
         try:
             sandbox.container.writer.write(encode_job(job.to_wire()))
             async with asyncio.timeout(timeout_s + limits.ENGINE_TIMEOUT_GRACE_S):
@@ -207,37 +219,42 @@ class Engine:
                 while summary is None:
                     frame, payload = await sandbox.stream.next_frame()
                     if frame is Frame.STARTED:
-                        await emit(RunEvent("status", "running"))
+                        await emit(StatusEvent("running"))
                     elif frame is Frame.STDOUT or frame is Frame.STDERR:
-                        stream = "stdout" if frame is Frame.STDOUT else "stderr"
+                        stream: Stream = "stdout" if frame is Frame.STDOUT else "stderr"
                         await output.add(stream, payload)
                         if output.runaway(stream):
-                            failure = "runaway"
+                            outcome = Outcome.RUNAWAY
                             break
                     elif frame is Frame.RESULT:
                         result_payload = payload
                     elif frame is Frame.EXIT:
                         summary = parse_summary(payload)
+                        outcome = Outcome.EXITED
         except TimeoutError:
-            failure = "timeout"
+            outcome = Outcome.TIMEOUT
         except ResultTooLarge:
-            failure = "result_too_large"
+            outcome = Outcome.RESULT_TOO_LARGE
         except (EOFError, ConnectionError, ProtocolError) as exc:
-            failure = "stopped" if sandbox.stopped else "broken"
+            outcome = Outcome.STOPPED if sandbox.stopped else Outcome.BROKEN
             if not sandbox.stopped:
                 diagnostics = sandbox.stream.diagnostic_text
                 log.warning("sandbox %s broke: %r %s", sandbox.container_id[:12], exc, diagnostics)
         elapsed_ms = int((loop.time() - started) * 1000)
-        if failure:
+        if outcome is not Outcome.EXITED:
             await self.factory.kill(sandbox)
-        return await run_result(
-            job, output, summary, result_payload, failure, elapsed_ms, timeout_s
-        )
+        return await run_result(job, output, Ending(outcome, summary, result_payload, elapsed_ms))
 
 
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine]" = (
     weakref.WeakKeyDictionary()
 )
+
+
+def use_engine(engine: Engine) -> None:
+    """From now on, this event loop's engine is `engine`: the seam for tests and benches
+    that make their own."""
+    _engines[asyncio.get_running_loop()] = engine
 
 
 def get_engine() -> Engine:
@@ -249,4 +266,4 @@ def get_engine() -> Engine:
     return engine
 
 
-__all__ = ["Engine", "EngineBusy", "EngineConfig", "EngineUnavailable", "get_engine"]
+__all__ = ["Engine", "EngineBusy", "EngineConfig", "EngineUnavailable", "get_engine", "use_engine"]

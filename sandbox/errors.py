@@ -27,10 +27,22 @@ class EngineUnavailable(EngineError):
     retry_after_s = limits.UNAVAILABLE_RETRY_AFTER_S
 
 
-class JobInvalid(ValueError):
-    """The job breaks a rule before anything runs; `field` is a dotted path to the culprit."""
+class Invalid(ValueError):
+    """A request breaks a rule, found before anything is written or run.
+
+    `field` is a dotted path to the culprit ("files.0.path"). Every service raises one of
+    this family for bad input, and the API answers every one as a 400 naming the field.
+    """
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class JobInvalid(Invalid):
+    """A run's request breaks a rule: its code, files, env, limits or runtime."""
+
+
+class RuntimeInvalid(Invalid):
+    """A custom runtime's or revision's request breaks a rule."""

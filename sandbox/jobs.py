@@ -2,24 +2,14 @@
 
 import json
 import posixpath
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from sandbox import limits
+from sandbox import languages, limits
 from sandbox.errors import JobInvalid
-
-
-class Language(StrEnum):
-    PYTHON = "python"
-    JAVASCRIPT = "javascript"
-    TYPESCRIPT = "typescript"
-
-    @property
-    def family(self) -> str:
-        """The interpreter that runs it: one warm pool per image and family."""
-        return "python" if self is Language.PYTHON else "node"
+from sandbox.languages import Language
 
 
 class JobKind(StrEnum):
@@ -93,17 +83,6 @@ class Job:
         ).encode()
 
 
-@dataclass(frozen=True)
-class RunEvent:
-    """Something that happened during a run, in order: a status change or output."""
-
-    kind: Literal["status", "stdout", "stderr"]
-    data: str
-
-
-EventSink = Callable[[RunEvent], Awaitable[None]]
-
-
 @dataclass
 class RunResult:
     status: RunStatus
@@ -149,7 +128,7 @@ def validate_file_path(path: str) -> str:
 def validate_job(job: Job, *, max_timeout_s: int, max_memory_mib: int) -> None:
     """Raise JobInvalid, naming the field, for anything that must not reach a container."""
     if not isinstance(job.language, Language):
-        raise JobInvalid("language", "must be one of python, javascript, typescript")
+        raise JobInvalid("language", f"must be one of {languages.names()}")
     _check_text("code", job.code, limits.MAX_CODE_BYTES)
     _check_text("stdin", job.stdin, limits.MAX_STDIN_BYTES)
     if len(job.args) > limits.MAX_ARGS:

@@ -7,10 +7,8 @@ DEFAULT_MEMORY_MIB = 128
 MIN_MEMORY_MIB = 16
 MIN_TIMEOUT_S = 1
 
-# On top of what a run asks for: the supervisor (a small Python process) and the
-# resting interpreter, so that a "16 MiB" run has about 16 MiB for its own data.
-# Node's resting heap is about 40 MiB, Python's about 10 MiB, the supervisor's 10 MiB.
-AGENT_MEMORY_MIB = {"python": 24, "node": 64}
+# What the supervisor and the resting interpreter take on top of a run's memory is the
+# family's agent_memory_mib, in sandbox/languages.py.
 
 # The request's parts. They travel in one message into the container, and the work
 # directory is a tmpfs of WORK_DIR_MIB, so files above that could not be written anyway.

@@ -4,22 +4,17 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from sandbox import languages
 from sandbox.ids import new_revision_id, new_runtime_id
-
-MANIFEST_FOR_LANGUAGE = {"python": "requirements.txt", "javascript": "package.json"}
 
 
 class Runtime(models.Model):
-    class Language(models.TextChoices):
-        PYTHON = "python"
-        JAVASCRIPT = "javascript"
-
     id = models.CharField(primary_key=True, max_length=40, default=new_runtime_id, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runtimes"
     )
     name = models.CharField(max_length=200)
-    language = models.CharField(max_length=16, choices=Language.choices)
+    language = models.CharField(max_length=16, choices=languages.runtime_language_choices())
     # Riza's word for how it isolates; every Sandpit runtime is a container.
     engine = models.CharField(max_length=16, default="microvm")
     current_revision = models.ForeignKey(
@@ -36,10 +31,8 @@ class Runtime(models.Model):
         return f"{self.name} ({self.id})"
 
     def serves(self, language: str) -> bool:
-        """A javascript runtime serves TypeScript runs too."""
-        if self.language == self.Language.JAVASCRIPT:
-            return language in ("javascript", "typescript")
-        return language == self.language
+        """A javascript runtime serves TypeScript runs too: the languages of its family."""
+        return languages.serves(self.language, language)
 
 
 class RuntimeRevision(models.Model):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import limits
-from sandbox.docker_adapter import AttachedContainer, DockerAdapter, SandboxSpec
+from sandbox.docker_adapter import AttachedContainer, RunContainers, SandboxSpec
 from sandbox.errors import EngineError, EngineUnavailable
 from sandbox.protocol import AgentStream, Frame, ProtocolError
 
@@ -57,7 +57,7 @@ def egress_root(state_dir: Path) -> Path:
 class SandboxFactory:
     """Starts and disposes of sandboxes; shared by every pool of one engine."""
 
-    def __init__(self, adapter: DockerAdapter, state_dir: Path) -> None:
+    def __init__(self, adapter: RunContainers, state_dir: Path) -> None:
         self.adapter = adapter
         self._egress_root = egress_root(state_dir)
         self._start_slots = asyncio.Semaphore(limits.MAX_CONTAINER_STARTS)
@@ -132,6 +132,9 @@ class WarmPool:
     @property
     def ready_count(self) -> int:
         return len(self._ready)
+
+    def ready_container_ids(self) -> list[str]:
+        return [sandbox.container_id for sandbox in self._ready]
 
     async def acquire(self) -> Sandbox:
         """A fresh, ready sandbox: at once from the pool, else the next one started."""

@@ -2,32 +2,58 @@
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 
+from sandbox import languages
 from sandbox.builds.manifests import invalid_imports, manifest_problem
-from sandbox.builds.orchestrator import BuildSink, runtime_builds
+from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import get_engine
-from sandbox.models import MANIFEST_FOR_LANGUAGE, Runtime, RuntimeRevision
+from sandbox.errors import RuntimeInvalid
+from sandbox.events import BuildSink
+from sandbox.languages import Family
+from sandbox.models import Runtime, RuntimeRevision
 
 
-class RuntimeInvalid(ValueError):
-    """A runtime or revision request breaks a rule; `field` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def _check_manifest(language: str, manifest_name: str, contents: str) -> None:
-    expected = MANIFEST_FOR_LANGUAGE[language]
+def _check_revision(
+    runtime_language: str, manifest_name: str, contents: str, additional_python_imports: str
+) -> None:
+    """RuntimeInvalid, naming the field, for a revision that must not be built."""
+    if runtime_language not in languages.RUNTIME_LANGUAGES:
+        allowed = ", ".join(languages.RUNTIME_LANGUAGES)
+        raise RuntimeInvalid("language", f"a runtime is one of {allowed}")
+    family = languages.LANGUAGES[languages.Language(runtime_language)].family
+    expected = languages.FAMILIES[family].manifest
     if manifest_name != expected:
         raise RuntimeInvalid(
-            "manifest_file.name", f"a {language} runtime takes a {expected}, not {manifest_name}"
+            "manifest_file.name",
+            f"a {runtime_language} runtime takes a {expected}, not {manifest_name}",
         )
     problem = manifest_problem(manifest_name, contents)
     if problem:
         raise RuntimeInvalid("manifest_file.contents", problem)
+    if additional_python_imports and family is not Family.PYTHON:
+        raise RuntimeInvalid("additional_python_imports", "only Python runtimes preload imports")
+    bad = invalid_imports(additional_python_imports)
+    if bad:
+        raise RuntimeInvalid(
+            "additional_python_imports", f"{bad[0]!r} is not a module name (e.g. numpy, os.path)"
+        )
+
+
+def _add_revision(
+    runtime: Runtime, manifest_name: str, manifest_contents: str, additional_python_imports: str
+) -> RuntimeRevision:
+    with transaction.atomic():
+        revision = RuntimeRevision.objects.create(
+            runtime=runtime,
+            manifest_name=manifest_name,
+            manifest_contents=manifest_contents,
+            additional_python_imports=additional_python_imports,
+        )
+        runtime.current_revision = revision
+        runtime.save(update_fields=["current_revision"])
+    return revision
 
 
 async def revision_create(
@@ -38,25 +64,34 @@ async def revision_create(
     additional_python_imports: str = "",
     on_line: BuildSink | None = None,
 ) -> RuntimeRevision:
-    """A new revision, built in the background; it becomes the runtime's current one."""
-    _check_manifest(runtime.language, manifest_name, manifest_contents)
-    if additional_python_imports and runtime.language != Runtime.Language.PYTHON:
-        raise RuntimeInvalid("additional_python_imports", "only Python runtimes preload imports")
-    bad = invalid_imports(additional_python_imports)
-    if bad:
-        raise RuntimeInvalid(
-            "additional_python_imports", f"{bad[0]!r} is not a module name (e.g. numpy, os.path)"
-        )
-    revision = await RuntimeRevision.objects.acreate(
-        runtime=runtime,
-        manifest_name=manifest_name,
-        manifest_contents=manifest_contents,
-        additional_python_imports=additional_python_imports,
+    """A new revision, built in the background; it becomes the runtime's current one.
+
+    Raises RuntimeInvalid, and writes nothing, for a revision that breaks a rule.
+    """
+    _check_revision(runtime.language, manifest_name, manifest_contents, additional_python_imports)
+    revision = await sync_to_async(_add_revision)(
+        runtime, manifest_name, manifest_contents, additional_python_imports
     )
-    runtime.current_revision = revision
-    await runtime.asave(update_fields=["current_revision"])
     runtime_builds.start(revision.id, on_line)
     return revision
+
+
+def _add_runtime(
+    owner: User,
+    name: str,
+    language: str,
+    engine: str,
+    manifest_name: str,
+    manifest_contents: str,
+    additional_python_imports: str,
+) -> tuple[Runtime, RuntimeRevision]:
+    """The runtime and its first revision, together or not at all."""
+    with transaction.atomic():
+        runtime = Runtime.objects.create(owner=owner, name=name, language=language, engine=engine)
+        revision = _add_revision(
+            runtime, manifest_name, manifest_contents, additional_python_imports
+        )
+    return runtime, revision
 
 
 async def runtime_create(
@@ -70,17 +105,15 @@ async def runtime_create(
     engine: str = "microvm",
     on_line: BuildSink | None = None,
 ) -> Runtime:
-    _check_manifest(language, manifest_name, manifest_contents)
-    runtime = await Runtime.objects.acreate(
-        owner=owner, name=name, language=language, engine=engine
+    """A runtime and its first revision, whose build starts in the background.
+
+    Raises RuntimeInvalid, and writes nothing, for a request that breaks a rule.
+    """
+    _check_revision(language, manifest_name, manifest_contents, additional_python_imports)
+    runtime, revision = await sync_to_async(_add_runtime)(
+        owner, name, language, engine, manifest_name, manifest_contents, additional_python_imports
     )
-    await revision_create(
-        runtime=runtime,
-        manifest_name=manifest_name,
-        manifest_contents=manifest_contents,
-        additional_python_imports=additional_python_imports,
-        on_line=on_line,
-    )
+    runtime_builds.start(revision.id, on_line)
     return runtime
 
 

@@ -1,4 +1,3 @@
-import asyncio
 import os
 import socket
 import subprocess
@@ -12,10 +11,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from sandbox import engine as engine_module
 from sandbox import images
 from sandbox.docker_adapter import DockerAdapter
-from sandbox.engine import Engine, EngineConfig
+from sandbox.engine import Engine, EngineConfig, use_engine
 
 # Containers of the test session carry their own instance label, so that tests never
 # touch the containers of a server running beside them, nor it theirs.
@@ -58,7 +56,7 @@ async def engine(engine_config: EngineConfig) -> AsyncIterator[Engine]:
     engine = Engine(engine_config)
     await engine.start()
     # The services reach the engine through get_engine(): in this loop, it is this one.
-    engine_module._engines[asyncio.get_running_loop()] = engine
+    use_engine(engine)
     yield engine
     await engine.close()
     assert engine.adapter.instance_containers() == [], "the engine left containers behind"

@@ -1,6 +1,8 @@
 """Builders of engine jobs and a sink for their events, shared by the engine tests."""
 
-from sandbox.jobs import Job, JobKind, Language, RunEvent
+from sandbox.events import OutputEvent, RunEvent
+from sandbox.jobs import Job, JobKind
+from sandbox.languages import Language
 
 
 class EventLog:
@@ -12,8 +14,11 @@ class EventLog:
     async def __call__(self, event: RunEvent) -> None:
         self.events.append(event)
 
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.events]
+    def text(self, stream: str) -> str:
+        """What the run wrote to `stream`, from its output events."""
+        return "".join(
+            e.text for e in self.events if isinstance(e, OutputEvent) and e.stream == stream
+        )
 
 
 def script(language: str, code: str, **kwargs: object) -> Job:

@@ -444,3 +444,40 @@ def test_a_list_page_stops_at_its_byte_budget_and_paging_loses_nothing(
         assert page["data"], "a short page is not the last one"
         seen += [e["id"] for e in page["data"]]
     assert seen == ids[::-1]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/nothing-here", 404, "not_found"),
+        ("POST", "/v1/execute/extra", 404, "not_found"),
+        ("GET", "/v1/execute", 405, "method_not_allowed"),
+        ("DELETE", "/v1/executions", 405, "method_not_allowed"),
+    ],
+)
+def test_unknown_paths_and_wrong_methods_answer_the_json_error(
+    alice: rizaio.Riza, method: str, path: str, status: int, code: str
+) -> None:
+    response = httpx.request(
+        method,
+        str(alice.base_url).rstrip("/") + path,
+        headers={"Authorization": f"Bearer {alice.api_key}"},
+        content=b"{}" if method == "POST" else None,
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+    if status == 405:
+        assert response.headers["Allow"]
+
+
+def test_output_past_the_cap_says_it_was_cut(alice: rizaio.Riza) -> None:
+    ran = raw_post(
+        alice,
+        "/v1/execute",
+        json.dumps({"language": "python", "code": "print('y' * 3_000_000)"}).encode(),
+    ).json()
+    assert (ran["stdout_truncated"], ran["stderr_truncated"]) == (True, False)
+    assert "cut at" in ran["stdout"]
+    listed = raw_get(alice, f"/v1/executions/{ran['id']}").json()
+    assert listed["details"]["response"]["stdout_truncated"] is True

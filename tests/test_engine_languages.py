@@ -1,6 +1,7 @@
 """Each language as a script and as a function, through real containers."""
 
 from sandbox.engine import Engine
+from sandbox.events import StatusEvent
 from sandbox.jobs import File, OutputStatus, RunStatus
 from tests.runs import EventLog, function, script
 
@@ -226,7 +227,6 @@ async def test_events_report_status_then_output_in_order(engine: Engine) -> None
     log = EventLog()
     code = "import sys\nfor i in range(3):\n    print(i, flush=True)\nprint('e', file=sys.stderr)"
     result = await engine.run(script("python", code), log)
-    assert log.events[0].data == "starting"
-    assert log.events[1].data == "running"
-    assert "".join(e.data for e in log.events if e.kind == "stdout") == result.stdout == "0\n1\n2\n"
-    assert "".join(e.data for e in log.events if e.kind == "stderr") == result.stderr == "e\n"
+    assert log.events[:2] == [StatusEvent("starting"), StatusEvent("running")]
+    assert log.text("stdout") == result.stdout == "0\n1\n2\n"
+    assert log.text("stderr") == result.stderr == "e\n"

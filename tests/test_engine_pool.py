@@ -5,7 +5,9 @@ from dataclasses import replace
 
 from sandbox.docker_adapter import SandboxSpec
 from sandbox.engine import Engine, EngineConfig
-from sandbox.jobs import Limits, RunEvent, RunStatus
+from sandbox.events import OutputEvent, RunEvent
+from sandbox.jobs import Limits, RunStatus
+from sandbox.languages import Family
 from tests.runs import script
 
 
@@ -13,11 +15,11 @@ async def _settle(engine: Engine) -> set[str]:
     """Wait for removals and refills; return the ids of the containers the pools hold."""
     await engine.factory.drain()
     for _ in range(200):
-        if all(p.ready_count == p.size for p in engine._pools.values()):
+        if all(p.ready_count == p.size for p in engine.pools()):
             break
         await asyncio.sleep(0.05)
     await engine.factory.drain()
-    return {s.container_id for p in engine._pools.values() for s in p._ready}
+    return {container for p in engine.pools() for container in p.ready_container_ids()}
 
 
 async def test_thirty_runs_leave_no_container_behind(engine: Engine) -> None:
@@ -46,7 +48,7 @@ async def test_start_removes_the_containers_a_crashed_server_left(
     config = replace(engine_config, instance=f"{engine_config.instance}-crashed", pool_size=0)
     crashed = Engine(config)
     spec = SandboxSpec(
-        image=await asyncio.to_thread(_base), family="python", memory_mib=64, cpus=1.0, pids=32
+        image=await asyncio.to_thread(_base), family=Family.PYTHON, memory_mib=64, cpus=1.0, pids=32
     )
     orphan = await crashed.factory.start(spec)  # and then the "server" dies without a word
     assert orphan.container_id in crashed.adapter.instance_containers()
@@ -68,7 +70,7 @@ async def test_output_arrives_while_the_code_still_runs(engine: Engine) -> None:
     first_line = asyncio.Event()
 
     async def on_event(event: RunEvent) -> None:
-        if event.kind == "stdout" and "first" in event.data:
+        if isinstance(event, OutputEvent) and "first" in event.text:
             first_line.set()
 
     code = "import time\nprint('first', flush=True)\ntime.sleep(2)\nprint('second')"
@@ -82,7 +84,7 @@ async def test_a_run_can_be_stopped(engine: Engine) -> None:
     running = asyncio.Event()
 
     async def on_event(event: RunEvent) -> None:
-        if event.kind == "stdout":
+        if isinstance(event, OutputEvent) and event.stream == "stdout":
             running.set()
 
     code = "import time\nprint('going', flush=True)\ntime.sleep(60)"

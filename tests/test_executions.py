@@ -4,14 +4,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth.models import User
+from django.test import AsyncClient
 
 from playground import services
 from playground.models import ApiKey, Execution
 from sandbox.docker_adapter import DockerAdapter
-from sandbox.engine import Engine, EngineConfig
+from sandbox.engine import Engine, EngineConfig, get_engine, use_engine
 from sandbox.errors import EngineUnavailable
+from tests.fake_docker import FakeDocker, fake_engine_config
 from tests.runs import script
 
 
@@ -35,13 +37,13 @@ def test_a_revoked_key_no_longer_authenticates(owner: User) -> None:
 
 
 def test_a_run_the_engine_cannot_take_is_recorded_as_an_error(
-    owner: User, engine_config: EngineConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    owner: User, engine_config: EngineConfig, tmp_path: Path
 ) -> None:
     adapter = DockerAdapter(instance="nowhere", timeout_s=2, base_url=f"unix://{tmp_path}/no.sock")
     down = Engine(replace(engine_config, instance="nowhere", pool_size=0), adapter=adapter)
-    monkeypatch.setattr(services, "get_engine", lambda: down)
 
     async def run() -> None:
+        use_engine(down)  # this loop's engine: one whose Docker does not answer
         await services.execution_run(
             owner=owner,
             kind=Execution.Kind.SCRIPT,
@@ -70,3 +72,30 @@ def test_runs_left_unfinished_by_a_restart_end_as_errors(owner: User) -> None:
     assert mine.status == Execution.Status.ERROR
     assert "restarted" in mine.error_reason
     assert other_node.status == Execution.Status.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_api_run_that_hits_a_bug_of_ours_is_recorded_and_answered_in_json(
+    tmp_path: Path,
+) -> None:
+    owner = await User.objects.acreate(username="unlucky")
+    _, key = await sync_to_async(services.api_key_create)(owner=owner, name="k")
+    # A Docker that fails in a way the engine has no answer for, once a run resizes.
+    fake = Engine(fake_engine_config(tmp_path), FakeDocker(set_memory_error=True))
+    previous = get_engine()
+    use_engine(fake)
+    try:
+        response = await AsyncClient().post(
+            "/v1/execute",
+            {"language": "python", "code": "out hi", "limits": {"memory_size": 300}},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    finally:
+        use_engine(previous)
+        await fake.close()
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    execution = await Execution.objects.aget(owner=owner)
+    assert execution.status == Execution.Status.ERROR
+    assert "RuntimeError" in execution.error_reason

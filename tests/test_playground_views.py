@@ -1,6 +1,7 @@
 """The playground's pages and limits, through Django's test clients."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,6 +12,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from playground import services
 from playground.models import ApiKey, Execution
+from playground.serializers import execution_state
 from sandbox.engine import Engine
 from sandbox.jobs import Limits
 from tests.runs import script
@@ -215,3 +217,26 @@ async def test_one_owner_past_its_runs_in_progress_gets_a_429_and_others_still_r
         if (await Execution.objects.aget(id=running.id)).is_finished:
             break
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.django_db
+def test_the_permalink_and_the_admin_read_the_one_serialiser(
+    admin_client: Client, admin_user: User
+) -> None:
+    execution = Execution.objects.create(
+        owner=admin_user,
+        kind="script",
+        language="python",
+        code="print('x' * 10**7)",
+        status="succeeded",
+        exit_code=0,
+        stdout="x" * 100,
+        stdout_truncated=True,
+        is_shared=True,
+    )
+    page = Client().get(f"/e/{execution.id}").content.decode()
+    shown = json.loads(page.split('id="run-state" type="application/json">')[1].split("<")[0])
+    assert shown == execution_state(execution)
+    assert shown["stdout_truncated"] is True
+    admin_page = admin_client.get(f"/admin/playground/execution/{execution.id}/change/")
+    assert "&quot;stdout_truncated&quot;: true" in admin_page.content.decode()

@@ -200,3 +200,16 @@ def test_a_manifest_that_would_fetch_from_elsewhere_is_a_400(
             manifest_file={"name": name, "contents": contents},  # type: ignore[typeddict-item]
         )
     assert refused.value.body["error"]["field"] == "manifest_file.contents"  # type: ignore[index]
+
+
+def test_a_refused_runtime_leaves_nothing_behind(built: Built) -> None:
+    before = [r.id for r in built.client.runtimes.list()]
+    with pytest.raises(rizaio.BadRequestError) as refused:
+        built.client.runtimes.create(
+            name="bad imports",
+            language="python",
+            manifest_file={"name": "requirements.txt", "contents": "six\n"},
+            additional_python_imports="not a module!",
+        )
+    assert refused.value.body["error"]["field"] == "additional_python_imports"  # type: ignore[index]
+    assert [r.id for r in built.client.runtimes.list()] == before

@@ -1,14 +1,22 @@
-"""Every error the API answers with, in one shape: {"error": {code, message, field?}}."""
+"""Every error the API and the playground answer with, in one shape.
 
+{"error": {code, message, field?}}: `field` is the dotted path of the culprit. The
+exceptions services raise map to it in one place, `api_error_of`, which the /v1 API's
+handlers and the playground's views share.
+"""
+
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid, TenantBusy
+from sandbox.errors import EngineBusy, EngineError, EngineUnavailable, Invalid, TenantBusy
+
+log = logging.getLogger(__name__)
 
 
 class ErrorBody(Schema):
@@ -22,17 +30,55 @@ class ErrorOut(Schema):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after_s = retry_after_s
 
 
 UNAUTHORIZED = ApiError(
     401, "unauthorized", "send a valid, unrevoked API key as 'Authorization: Bearer <key>'"
 )
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "request_too_large",
+        f"the request body is larger than {limit} bytes; send less code, input or files",
+    )
+
+
+def api_error_of(exc: Exception) -> ApiError:
+    """The answer to an exception a service or a guard raised; 500 for anything else."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, Invalid):
+        return ApiError(400, "invalid_request", str(exc), exc.field)
+    if isinstance(exc, TenantBusy):
+        return ApiError(429, "too_many_runs", str(exc), retry_after_s=exc.retry_after_s)
+    if isinstance(exc, EngineUnavailable):
+        message = "the sandbox engine is unavailable; try again later"
+        return ApiError(503, "engine_unavailable", message, retry_after_s=exc.retry_after_s)
+    if isinstance(exc, EngineBusy | EngineError):
+        message = f"the sandbox engine is busy: {exc}"
+        return ApiError(503, "engine_busy", message, retry_after_s=exc.retry_after_s)
+    if isinstance(exc, Http404):
+        return ApiError(404, "not_found", str(exc) or "not found")
+    if isinstance(exc, RequestDataTooBig):
+        return too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return ApiError(500, "internal_error", "Sandpit failed to answer; the error is in its log")
 
 
 def error_body(error: ApiError) -> dict[str, Any]:
@@ -43,13 +89,13 @@ def error_body(error: ApiError) -> dict[str, Any]:
     return {"error": body}
 
 
-def error_response(
-    api: NinjaAPI, request: HttpRequest, error: ApiError, headers: dict[str, str] | None = None
-) -> HttpResponse:
-    response = api.create_response(request, error_body(error), status=error.status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
+def _headers(error: ApiError) -> dict[str, str]:
+    return {} if error.retry_after_s is None else {"Retry-After": str(error.retry_after_s)}
+
+
+def error_json(error: ApiError) -> JsonResponse:
+    """The error as a response, outside ninja: the guard's and the playground's."""
+    return JsonResponse(error_body(error), status=error.status, headers=_headers(error))
 
 
 def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -75,52 +121,47 @@ def validation_message(error: dict[str, Any], field: str) -> str:
     return f"{field}: {message}" if field else message
 
 
+def validation_error(first: dict[str, Any], field: str) -> ApiError:
+    return ApiError(400, "invalid_request", validation_message(first, field), field or None)
+
+
 def install_error_handlers(api: NinjaAPI) -> None:
+    def respond(request: HttpRequest, error: ApiError) -> HttpResponse:
+        response = api.create_response(request, error_body(error), status=error.status)
+        for name, value in _headers(error).items():
+            response[name] = value
+        return response
+
     def on_validation(request: HttpRequest, exc: Any) -> HttpResponse:
         first = exc.errors[0] if exc.errors else {}
-        field = _ninja_field_of(first.get("loc", ()))
-        message = validation_message(first, field)
-        return error_response(
-            api, request, ApiError(400, "invalid_request", message, field or None)
-        )
+        return respond(request, validation_error(first, _ninja_field_of(first.get("loc", ()))))
 
     def on_http_error(request: HttpRequest, exc: Any) -> HttpResponse:
         if isinstance(exc.__cause__, ApiError):
-            return error_response(api, request, exc.__cause__)
+            return respond(request, exc.__cause__)
         if isinstance(exc, AuthenticationError):
-            return error_response(api, request, UNAUTHORIZED)
-        return error_response(api, request, ApiError(exc.status_code, "error", str(exc)))
+            return respond(request, UNAUTHORIZED)
+        return respond(request, ApiError(exc.status_code, "error", str(exc)))
 
-    def on_api_error(request: HttpRequest, exc: Any) -> HttpResponse:
-        return error_response(api, request, exc)
+    def on_error(request: HttpRequest, exc: Any) -> HttpResponse:
+        error = api_error_of(exc)
+        if error.status >= 500 and not isinstance(exc, EngineError):
+            log.error("%s %s failed", request.method, request.path, exc_info=exc)
+        return respond(request, error)
 
-    def on_job_invalid(request: HttpRequest, exc: Any) -> HttpResponse:
-        return error_response(api, request, ApiError(400, "invalid_request", str(exc), exc.field))
-
-    def on_busy(request: HttpRequest, exc: Any) -> HttpResponse:
-        error = ApiError(503, "engine_busy", f"the sandbox engine is busy: {exc}")
-        return error_response(api, request, error, {"Retry-After": str(exc.retry_after_s)})
-
-    def on_tenant_busy(request: HttpRequest, exc: Any) -> HttpResponse:
-        error = ApiError(429, "too_many_runs", str(exc))
-        return error_response(api, request, error, {"Retry-After": str(exc.retry_after_s)})
-
-    def on_unavailable(request: HttpRequest, exc: Any) -> HttpResponse:
-        error = ApiError(
-            503, "engine_unavailable", "the sandbox engine is unavailable; try again later"
-        )
-        return error_response(api, request, error, {"Retry-After": str(exc.retry_after_s)})
-
-    def on_too_big(request: HttpRequest, exc: Any) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        message = f"the request body is larger than {limit} bytes; send less code, input or files"
-        return error_response(api, request, ApiError(413, "request_too_large", message))
-
-    api.add_exception_handler(RequestDataTooBig, on_too_big)
     api.add_exception_handler(ValidationError, on_validation)
     api.add_exception_handler(HttpError, on_http_error)
-    api.add_exception_handler(ApiError, on_api_error)
-    api.add_exception_handler(JobInvalid, on_job_invalid)
-    api.add_exception_handler(EngineBusy, on_busy)
-    api.add_exception_handler(TenantBusy, on_tenant_busy)
-    api.add_exception_handler(EngineUnavailable, on_unavailable)
+    api.add_exception_handler(Http404, on_error)
+    api.add_exception_handler(Exception, on_error)
+
+
+def json_not_found(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Django's own 404 and 405 pages under /v1/, as the API's JSON error instead."""
+    if response.status_code == 404:
+        message = f"there is no API endpoint {request.path}; see /v1/docs"
+        return error_json(ApiError(404, "not_found", message))
+    allowed = response.get("Allow", "")
+    message = f"{request.path} does not take {request.method}; it takes {allowed}"
+    answer = error_json(ApiError(405, "method_not_allowed", message))
+    answer["Allow"] = allowed
+    return answer

@@ -1,4 +1,5 @@
-"""Before ninja sees a /v1 POST: the key, then the body, parsed off the event loop.
+"""Before ninja sees a /v1 request: for a POST, the key, then the body, parsed off the
+event loop; after it, Django's HTML 404 and 405 pages become the API's JSON error.
 
 Order matters: a request without a valid key never makes the server parse its body
 (Django's ASGI handler has spooled it already, to disk past a size), and no body is
@@ -10,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from playground import services
 from playground.api.bodies import aparse_json_object
-from playground.api.errors import UNAUTHORIZED, ApiError, error_body
-from playground.ratelimits import RATE_WINDOW_S, refuse_over_rate
+from playground.api.errors import UNAUTHORIZED, ApiError, error_json, json_not_found, too_large
+from playground.ratelimits import refuse_over_rate
 
 API_PREFIX = "/v1/"
 
@@ -23,14 +24,6 @@ API_PREFIX = "/v1/"
 def bearer_token(request: HttpRequest) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def too_large(limit: int) -> ApiError:
-    return ApiError(
-        413,
-        "request_too_large",
-        f"the request body is larger than {limit} bytes; send less code, input or files",
-    )
 
 
 def declared_length(request: HttpRequest) -> int:
@@ -53,6 +46,10 @@ def read_body(request: HttpRequest, max_bytes: int) -> bytes:
     return body
 
 
+def _is_json(response: HttpResponse) -> bool:
+    return str(response.get("Content-Type", "")).startswith("application/json")
+
+
 class ApiBodyGuard:
     async_capable = True
     sync_capable = False
@@ -62,15 +59,17 @@ class ApiBodyGuard:
         markcoroutinefunction(self)
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and request.path.startswith(API_PREFIX):
+        if not request.path.startswith(API_PREFIX):
+            return await self.get_response(request)
+        if request.method == "POST":
             try:
                 await self._guard(request)
             except ApiError as error:
-                response = JsonResponse(error_body(error), status=error.status)
-                if error.status == 429:
-                    response["Retry-After"] = str(RATE_WINDOW_S)
-                return response
-        return await self.get_response(request)
+                return error_json(error)
+        response = await self.get_response(request)
+        if response.status_code in (404, 405) and not _is_json(response):
+            return json_not_found(request, response)
+        return response
 
     async def _guard(self, request: HttpRequest) -> None:
         token = bearer_token(request)

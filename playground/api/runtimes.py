@@ -7,7 +7,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field, StrictStr
 
 from playground.api.errors import ApiError, ErrorOut
-from playground.api.schemas import StrictSchema
+from playground.api.schemas import LanguageName, StrictSchema
 from playground.live import build_line_sink
 from sandbox import selectors
 from sandbox import services as runtime_services
@@ -30,7 +30,8 @@ class RevisionIn(StrictSchema):
 
 class RuntimeIn(RevisionIn):
     name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
-    language: Literal["python", "javascript"]
+    # One of languages.RUNTIME_LANGUAGES; the service refuses the others.
+    language: LanguageName
     engine: Literal["wasi", "microvm", "v8"] | None = None
 
 
@@ -120,25 +121,18 @@ async def _owned_runtime(request: HttpRequest, runtime_id: str) -> Runtime:
     return runtime
 
 
-def _invalid(exc: runtime_services.RuntimeInvalid) -> ApiError:
-    return ApiError(400, "invalid_request", str(exc), exc.field)
-
-
 @router.post("/runtimes", response={200: RuntimeOut, **ERRORS}, summary="Create a runtime")
 async def create_runtime(request: HttpRequest, body: RuntimeIn) -> dict[str, Any]:
-    try:
-        runtime = await runtime_services.runtime_create(
-            owner=request.auth.owner,  # type: ignore[attr-defined]
-            name=body.name,
-            language=body.language,
-            manifest_name=body.manifest_file.name,
-            manifest_contents=body.manifest_file.contents,
-            additional_python_imports=body.additional_python_imports or "",
-            engine=body.engine or "microvm",
-            on_line=build_line_sink,
-        )
-    except runtime_services.RuntimeInvalid as exc:
-        raise _invalid(exc) from None
+    runtime = await runtime_services.runtime_create(
+        owner=request.auth.owner,  # type: ignore[attr-defined]
+        name=body.name,
+        language=body.language,
+        manifest_name=body.manifest_file.name,
+        manifest_contents=body.manifest_file.contents,
+        additional_python_imports=body.additional_python_imports or "",
+        engine=body.engine or "microvm",
+        on_line=build_line_sink,
+    )
     return _runtime(runtime)
 
 
@@ -175,16 +169,13 @@ async def create_revision(
     request: HttpRequest, runtime_id: str, body: RevisionIn
 ) -> dict[str, Any]:
     runtime = await _owned_runtime(request, runtime_id)
-    try:
-        revision = await runtime_services.revision_create(
-            runtime=runtime,
-            manifest_name=body.manifest_file.name,
-            manifest_contents=body.manifest_file.contents,
-            additional_python_imports=body.additional_python_imports or "",
-            on_line=build_line_sink,
-        )
-    except runtime_services.RuntimeInvalid as exc:
-        raise _invalid(exc) from None
+    revision = await runtime_services.revision_create(
+        runtime=runtime,
+        manifest_name=body.manifest_file.name,
+        manifest_contents=body.manifest_file.contents,
+        additional_python_imports=body.additional_python_imports or "",
+        on_line=build_line_sink,
+    )
     return _revision(revision)
 
 

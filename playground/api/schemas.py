@@ -8,9 +8,12 @@ from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from sandbox import limits
-from sandbox.jobs import File, Job, JobKind, Language, Limits
+from sandbox.jobs import File, Job, JobKind, Limits
+from sandbox.languages import Language
 
-LanguageName = Literal["python", "javascript", "typescript"]
+# JSON gives a string: strict schemas take it as the enum's value (sandbox/languages.py).
+LanguageName = Annotated[Language, Field(strict=False)]
+
 OutputStatusName = Literal["valid", "json_serialization_error", "error"]
 # A host name, or a wildcard of one: "api.example.com", "*.example.com".
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -109,7 +112,7 @@ class RunIn(StrictSchema):
 
     def job_parts(self) -> dict[str, Any]:
         return {
-            "language": Language(self.language),
+            "language": self.language,
             "code": self.code,
             "env": dict(self.env or {}),
             "files": tuple(File(f.path, f.contents) for f in self.files or ()),
@@ -148,6 +151,9 @@ class ExecuteOut(Schema):
     stdout: str
     stderr: str
     duration: int
+    # Ours, beyond Riza's fields: whether the output passed its cap and was cut.
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
 
 
 class ExecuteFunctionOut(Schema):

@@ -20,8 +20,21 @@ from playground.api.schemas import (
     ExecutionOut,
 )
 from playground.models import ApiKey, Execution
+from playground.serializers import (
+    api_execution,
+    execute_response,
+    execution_state,
+    function_response,
+)
 
-ERRORS: dict[int, type[Schema]] = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut, 503: ErrorOut}
+ERRORS: dict[int, type[Schema]] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    413: ErrorOut,
+    429: ErrorOut,
+    500: ErrorOut,
+    503: ErrorOut,
+}
 
 
 class ApiKeyAuth(HttpBearer):
@@ -50,44 +63,6 @@ def _owner(request: HttpRequest) -> Any:
     return api_key.owner
 
 
-def _brief(execution: Execution) -> dict[str, Any]:
-    return {
-        "id": execution.id,
-        "exit_code": -1 if execution.exit_code is None else execution.exit_code,
-        "stdout": execution.stdout,
-        "stderr": execution.stderr,
-        "duration": execution.duration_ms or 0,
-    }
-
-
-def _function_response(execution: Execution) -> dict[str, Any]:
-    return {
-        "output": execution.output,
-        "output_status": execution.output_status or "error",
-        "execution": _brief(execution),
-    }
-
-
-def _execution(execution: Execution) -> dict[str, Any]:
-    details = None
-    if execution.is_finished:
-        response = (
-            _brief(execution)
-            if execution.kind == Execution.Kind.SCRIPT
-            else _function_response(execution)
-        )
-        details = {"type": execution.kind, "request": execution.request, "response": response}
-    return {
-        "id": execution.id,
-        "duration": execution.duration_ms or 0,
-        "exit_code": -1 if execution.exit_code is None else execution.exit_code,
-        "language": execution.language,
-        "started_at": execution.started_at,
-        "status": execution.status,
-        "details": details,
-    }
-
-
 @api.post("/execute", response={200: ExecuteOut, **ERRORS}, summary="Run a script")
 async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
     execution = await services.execution_run(
@@ -97,7 +72,7 @@ async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
         request=body.model_dump(exclude_none=True),
         runtime_revision_id=body.runtime_revision_id,
     )
-    return _brief(execution)
+    return execute_response(execution_state(execution))
 
 
 @api.post(
@@ -111,7 +86,7 @@ async def execute_function(request: HttpRequest, body: ExecuteFunctionIn) -> dic
         request=body.model_dump(exclude_none=True) | {"input": body.input},
         runtime_revision_id=body.runtime_revision_id,
     )
-    return _function_response(execution)
+    return function_response(execution_state(execution))
 
 
 class ExecutionListQuery(Schema):
@@ -128,7 +103,7 @@ async def list_executions(request: HttpRequest, query: Query[ExecutionListQuery]
         starting_after=query.starting_after,
         only_non_zero_exit_codes=query.only_non_zero_exit_codes,
     )
-    return {"data": [_execution(e) for e in executions]}
+    return {"data": [api_execution(e) for e in executions]}
 
 
 @api.get(
@@ -142,4 +117,4 @@ async def get_execution(request: HttpRequest, execution_id: str) -> dict[str, An
         raise ApiError(
             404, "not_found", f"no execution {execution_id!r} exists for this API key's owner"
         )
-    return _execution(execution)
+    return api_execution(execution)

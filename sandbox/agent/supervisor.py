@@ -40,9 +40,21 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nouring
 
-WORKER_COMMANDS = {
-    "python": ["/usr/bin/python3", "-I", "-u", "-B", "/opt/sandpit/worker.py"],
-    "node": ["/usr/bin/node", "--stack-size=2048", "/opt/sandpit/worker.js"],
+# The frames this sends the engine, a letter each. sandbox/protocol.py's Frame names the
+# same letters, and tests/unit/test_protocol.py checks that the two lists agree.
+READY = b"R"  # the worker is up (it writes this letter on the result pipe too)
+STARTED = b"S"  # the job was handed to the worker: the user's code starts
+STDOUT = b"O"
+STDERR = b"E"
+RESULT = b"F"  # execute()'s result, as JSON
+EXIT = b"X"  # the summary: exit code, duration, timed out, out of memory
+FRAMES = {
+    "READY": READY,
+    "STARTED": STARTED,
+    "STDOUT": STDOUT,
+    "STDERR": STDERR,
+    "RESULT": RESULT,
+    "EXIT": EXIT,
 }
 WORK_DIR = "/work"
 SANDBOX_UID = 1000  # the image's "sandbox" user
@@ -149,7 +161,8 @@ def kill_worker(pid: int) -> int:
 
 
 def main() -> int:
-    family = sys.argv[1]
+    # The worker's command, from sandbox/languages.py by way of the container's command.
+    worker_command = sys.argv[1:]
     make_undumpable()
     job_r, job_w = os.pipe()
     result_r, result_w = os.pipe()
@@ -175,16 +188,16 @@ def main() -> int:
         os.set_inheritable(job_r, True)
         os.set_inheritable(result_w, True)
         os.chdir(WORK_DIR)
-        argv = [*WORKER_COMMANDS[family], str(job_r), str(result_w)]
+        argv = [*worker_command, str(job_r), str(result_w)]
         os.execve(argv[0], argv, dict(os.environ))
     for fd in (job_r, result_w, stdin_r, stdout_w, stderr_w):
         os.close(fd)
 
     ready = os.read(result_r, 1)
-    if ready != b"R":
+    if ready != READY:
         sys.stderr.write("supervisor: the worker did not start\n")
         return 1
-    send(b"R")
+    send(READY)
 
     length = struct.unpack(">I", read_exactly(0, 4))[0]
     if length > MAX_JOB_BYTES:
@@ -199,9 +212,9 @@ def main() -> int:
     threading.Thread(target=write_all, args=(job_w, job_bytes), daemon=True).start()
     stdin = job.get("stdin", "").encode()
     threading.Thread(target=write_all, args=(stdin_w, stdin), daemon=True).start()
-    send(b"S")
+    send(STARTED)
 
-    streams = {stdout_r: b"O", stderr_r: b"E"}
+    streams = {stdout_r: STDOUT, stderr_r: STDERR}
     result = bytearray()
     open_fds = [stdout_r, stderr_r, result_r]
     deadline = started + timeout_s
@@ -247,7 +260,7 @@ def main() -> int:
     exit_code, signal_number = 0, 0
     if job["kind"] == "function" and result_complete(result) and not timed_out:
         payload = bytes(result[4 : 4 + struct.unpack(">I", result[:4])[0]])
-        send(b"F", payload)
+        send(RESULT, payload)
         exit_code = result_exit_code(payload)
     elif os.WIFEXITED(status):
         exit_code = os.WEXITSTATUS(status)
@@ -261,7 +274,7 @@ def main() -> int:
         "timed_out": timed_out,
         "oom_killed": oom_kills() > oom_before,
     }
-    send(b"X", json.dumps(summary).encode())
+    send(EXIT, json.dumps(summary).encode())
     return 0
 
 

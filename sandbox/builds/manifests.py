@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from sandbox.languages import Family, family_of_manifest
+
 PYTHON_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # A PEP 508 requirement by name: extras, version specifiers, markers; no URL, path,
 # option, line continuation or variable.
@@ -47,7 +49,7 @@ def manifest_problem(manifest_name: str, contents: str) -> str:
             f"character U+{ord(bad.group()):04X} is not allowed in a manifest "
             "(no byte-order mark or control characters)"
         )
-    if manifest_name == "requirements.txt":
+    if family_of_manifest(manifest_name) is Family.PYTHON:
         return _requirements_problem(contents)
     return _package_json_problem(contents)
 

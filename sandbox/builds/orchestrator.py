@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from asyncio import FIRST_COMPLETED
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ from sandbox.builds.log import BuildLog, LineSplitter, clean_line
 from sandbox.docker_adapter import UID, BuildStepSpec, DockerAdapter
 from sandbox.egress.addresses import parse_pins
 from sandbox.egress.tunnel import TunnelProxy
+from sandbox.events import BuildFinishedEvent, BuildLineEvent, BuildSink
+from sandbox.languages import Family, family_of_manifest
 from sandbox.models import RuntimeRevision
 
 log = logging.getLogger(__name__)
@@ -49,10 +51,6 @@ BUILD_TMP_MIB = 256
 FAILURE_PREFIXES = ("error:", "npm err!", "npm error")
 # npm's error lines that only say where its own debug log went, or its error code.
 FAILURE_NOISE = ("complete log", "_logs/", "err! code", "error code")
-
-# Told of each build's events: (revision id, {"type": "log", "seq", "line"}) as lines
-# come, then (revision id, {"type": "finished", "status", "failure_reason"}).
-BuildSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class BuildFailed(Exception):
@@ -153,11 +151,9 @@ class RuntimeBuilds:
         finally:
             self._logs.pop(revision_id, None)
             if on_line is not None:
-                finished = {"type": "finished", "status": revision.status}
+                finished = BuildFinishedEvent(revision.status, revision.failure_reason)
                 with contextlib.suppress(Exception):
-                    await on_line(
-                        revision.id, {**finished, "failure_reason": revision.failure_reason}
-                    )
+                    await on_line(revision.id, finished)
 
     async def _build_now(self, revision: RuntimeRevision, on_line: BuildSink | None) -> None:
         revision.status = RuntimeRevision.Status.BUILDING
@@ -172,9 +168,7 @@ class RuntimeBuilds:
                 build_log.add(line)
                 if on_line is not None:
                     with contextlib.suppress(Exception):
-                        await on_line(
-                            revision.id, {"type": "log", "seq": build_log.seen, "line": line}
-                        )
+                        await on_line(revision.id, BuildLineEvent(build_log.seen, line))
 
         relaying = asyncio.create_task(relay())
         tag = revision_image_tag(revision)
@@ -228,8 +222,8 @@ class RuntimeBuilds:
         for name in ("runtime", "wheels", "home", "tmp", "npm-cache", "proxy"):
             (work / name).mkdir()
         # pip reads the manifest from /build; npm installs where its package.json is.
-        python = revision.manifest_name == "requirements.txt"
-        target = work / "requirements.txt" if python else runtime_dir / "package.json"
+        python = family_of_manifest(revision.manifest_name) is Family.PYTHON
+        target = (work if python else runtime_dir) / revision.manifest_name
         target.write_text(revision.manifest_contents, encoding="utf-8")
         for path in [work, *work.iterdir()]:
             if os.geteuid() == 0:

@@ -19,6 +19,7 @@ base image: no RUN step, no network.
 from dataclasses import dataclass
 
 from sandbox.builds.indexes import PackageIndexes
+from sandbox.languages import Family, family_of_manifest
 from sandbox.models import RuntimeRevision
 
 PROXY_PORT = 3128
@@ -79,7 +80,7 @@ class Step:
 
 
 def steps(revision: RuntimeRevision, indexes: PackageIndexes, allow_sdists: bool) -> list[Step]:
-    if revision.manifest_name == "requirements.txt":
+    if family_of_manifest(revision.manifest_name) is Family.PYTHON:
         return _python_steps(revision, indexes, allow_sdists)
     return [
         Step(
@@ -139,7 +140,7 @@ def _python_steps(
 def dockerfile(revision: RuntimeRevision) -> str:
     """The image: the base, plus the installed files. No RUN step, so nothing runs."""
     lines = ["ARG BASE", "FROM ${BASE}", f"COPY runtime/ {RUNTIME_MOUNT}/"]
-    if revision.manifest_name == "requirements.txt":
+    if family_of_manifest(revision.manifest_name) is Family.PYTHON:
         preload = " ".join(revision.preload_modules())  # module names, checked: no quotes
         lines.append(f'ENV SANDPIT_SITE_DIR={PYTHON_TARGET} SANDPIT_PRELOAD="{preload}"')
     else:

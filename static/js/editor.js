@@ -1,8 +1,9 @@
 // The editor page: CodeMirror, the run controls, and the live output.
 import {
   basicSetup, EditorView, EditorState, Compartment, EditorSelection, keymap, indentWithTab,
-  python, javascript, json, oneDark,
+  json, oneDark,
 } from 'codemirror';
+import { modeFor } from './modes.js';
 import { clear, elements, renderState, showNotice, showStatus, watch } from './run-view.js';
 
 const STORAGE_KEY = 'sandpit.editor.v1';
@@ -54,8 +55,9 @@ const dark = window.matchMedia('(prefers-color-scheme: dark)');
 const languageMode = new Compartment();
 const theme = new Compartment();
 const themeFor = () => (dark.matches ? oneDark : []);
-const modeFor = (language) =>
-  language === 'python' ? python() : javascript({ typescript: language === 'typescript' });
+// Each language's option names its editor mode (sandbox/languages.py).
+const modeOf = (language) =>
+  modeFor(document.querySelector(`#language option[value="${language}"]`)?.dataset.mode);
 
 let running = null; // { id, socket }
 
@@ -81,7 +83,7 @@ function makeEditor(parent, doc, extensions) {
 
 const saved = loadSaved();
 const code = makeEditor($('editor'), saved.code ?? EXAMPLES['python/script'], [
-  languageMode.of(modeFor(saved.language || 'python')),
+  languageMode.of(modeOf(saved.language || 'python')),
   EditorView.contentAttributes.of({ 'aria-label': 'Code' }),
 ]);
 const input = makeEditor($('input'), saved.input ?? DEFAULT_INPUT, [
@@ -194,7 +196,7 @@ function showPanelsForMode() {
 
 function switched() {
   const language = $('language').value;
-  code.dispatch({ effects: languageMode.reconfigure(modeFor(language)) });
+  code.dispatch({ effects: languageMode.reconfigure(modeOf(language)) });
   if (isUntouched()) {
     const example = EXAMPLES[`${language}/${currentMode()}`];
     code.dispatch({ changes: { from: 0, to: code.state.doc.length, insert: example } });

@@ -1,6 +1,7 @@
 // A run's permalink: the code, read-only and highlighted, and its output, live if it is
 // still going.
-import { basicSetup, EditorView, EditorState, EditorSelection, python, javascript, oneDark } from 'codemirror';
+import { basicSetup, EditorView, EditorState, EditorSelection, oneDark } from 'codemirror';
+import { modeFor } from './modes.js';
 import { elements, isFinished, renderState, watch } from './run-view.js';
 
 const els = elements();
@@ -8,7 +9,6 @@ const state = JSON.parse(document.getElementById('run-state').textContent);
 const holder = document.getElementById('code');
 const source = holder.textContent;
 holder.textContent = '';
-const language = holder.dataset.language;
 const view = new EditorView({
   parent: holder,
   state: EditorState.create({
@@ -17,7 +17,7 @@ const view = new EditorView({
       basicSetup,
       EditorState.readOnly.of(true),
       EditorView.editable.of(false),
-      language === 'python' ? python() : javascript({ typescript: language === 'typescript' }),
+      modeFor(holder.dataset.mode),
       window.matchMedia('(prefers-color-scheme: dark)').matches ? oneDark : [],
       EditorView.contentAttributes.of({ 'aria-label': 'Code' }),
     ],

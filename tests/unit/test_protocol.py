@@ -1,10 +1,12 @@
 """The agent's stream, read as hostile input."""
 
 import asyncio
+import importlib.util
 import struct
 
 import pytest
 
+from sandbox.images import AGENT_DIR
 from sandbox.protocol import AgentStream, Frame, ProtocolError, printable
 
 
@@ -47,3 +49,14 @@ async def test_what_the_container_says_on_stderr_reaches_the_log_without_control
         await stream.next_frame()
     assert stream.diagnostic_text == "boom\\x1b[31m\\x0d\\x07 \ufffd\n"
     assert printable(b"tab\tok") == "tab\tok"
+
+
+def test_the_supervisor_and_the_engine_name_the_same_frames() -> None:
+    spec = importlib.util.spec_from_file_location("supervisor", AGENT_DIR / "supervisor.py")
+    assert spec is not None and spec.loader is not None
+    supervisor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(supervisor)
+    assert {frame.name: frame.value for frame in Frame} == supervisor.FRAMES
+    # One byte each, and no two alike.
+    assert len(set(supervisor.FRAMES.values())) == len(Frame)
+    assert all(len(letter) == 1 for letter in supervisor.FRAMES.values())

@@ -1,0 +1,77 @@
+"""One execution as every reader sees it: the API, the permalink page, watchers, the admin.
+
+`execution_state` is the one serialiser of a run; the API's shapes (Riza's field names)
+are cut from it. A field added here reaches every reader; none of them reads the model's
+fields for itself. The state never holds the request, so never env values or credentials:
+only the API, to the run's owner, adds the (masked) request.
+"""
+
+from typing import Any
+
+from playground.models import Execution
+
+NO_EXIT_CODE = -1
+
+
+def execution_state(execution: Execution) -> dict[str, Any]:
+    """What anyone who may see this run is shown of it."""
+    return {
+        "id": execution.id,
+        "kind": execution.kind,
+        "language": execution.language,
+        "status": execution.status,
+        "exit_code": execution.exit_code,
+        "duration": execution.duration_ms,
+        "stdout": execution.stdout,
+        "stderr": execution.stderr,
+        "stdout_truncated": execution.stdout_truncated,
+        "stderr_truncated": execution.stderr_truncated,
+        "output": execution.output,
+        "output_status": execution.output_status or None,
+        "error_reason": execution.error_reason,
+        "started_at": execution.started_at.isoformat(),
+        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        "runtime_revision_id": execution.runtime_revision_id or None,
+        "is_shared": execution.is_shared,
+    }
+
+
+def execute_response(state: dict[str, Any]) -> dict[str, Any]:
+    """Riza's ExecuteResponse: a script's result."""
+    return {
+        "id": state["id"],
+        "exit_code": NO_EXIT_CODE if state["exit_code"] is None else state["exit_code"],
+        "stdout": state["stdout"],
+        "stderr": state["stderr"],
+        "duration": state["duration"] or 0,
+        "stdout_truncated": state["stdout_truncated"],
+        "stderr_truncated": state["stderr_truncated"],
+    }
+
+
+def function_response(state: dict[str, Any]) -> dict[str, Any]:
+    """Riza's ExecuteFunctionResponse: a function's output and its run."""
+    return {
+        "output": state["output"],
+        "output_status": state["output_status"] or "error",
+        "execution": execute_response(state),
+    }
+
+
+def api_execution(execution: Execution) -> dict[str, Any]:
+    """Riza's Execution, for the API's list and get: to its owner, with the request."""
+    state = execution_state(execution)
+    details = None
+    if execution.is_finished:
+        script = execution.kind == Execution.Kind.SCRIPT
+        response = execute_response(state) if script else function_response(state)
+        details = {"type": execution.kind, "request": execution.request, "response": response}
+    return {
+        "id": state["id"],
+        "duration": state["duration"] or 0,
+        "exit_code": NO_EXIT_CODE if state["exit_code"] is None else state["exit_code"],
+        "language": state["language"],
+        "started_at": execution.started_at,
+        "status": state["status"],
+        "details": details,
+    }

@@ -1,0 +1,149 @@
+"""A Docker that is not there: sandboxes in-process that speak the agent's protocol.
+
+`FakeDocker` implements sandbox.docker_adapter.RunContainers. Each "container" is a task
+on the far end of a socket pair: it says READY the way the supervisor does (frames in
+Docker's attach stream), reads the job, and then plays the job's code as a script of
+its own, one command a line:
+
+    out TEXT / err TEXT      a line on stdout / stderr
+    result JSON              execute()'s result, valid
+    raw HEX                  these bytes as they are, inside Docker's stdout stream
+    flood N                  N stdout frames of 64 KiB
+    exit N                   the summary: exit code N (the default: exit 0 at the end)
+    timeout / oom            the summary says the supervisor's clock or the OOM killer
+    hang                     say nothing more
+    die                      close the stream
+
+With it the engine's admission, pools and result mapping run in milliseconds, Docker
+or no Docker (tests/unit/test_engine_fast.py).
+"""
+
+import asyncio
+import itertools
+import json
+import socket
+import struct
+from dataclasses import replace
+from pathlib import Path
+
+from sandbox.docker_adapter import AttachedContainer, SandboxSpec
+from sandbox.engine import EngineConfig
+from sandbox.languages import Family
+from sandbox.protocol import DOCKER_STDOUT, Frame
+
+CHUNK = 64 * 1024
+
+
+def docker_chunk(data: bytes, stream: int = DOCKER_STDOUT) -> bytes:
+    return struct.pack(">BxxxI", stream, len(data)) + data
+
+
+def frame(kind: Frame, payload: bytes = b"") -> bytes:
+    return docker_chunk(kind.value + struct.pack(">I", len(payload)) + payload)
+
+
+def fake_engine_config(tmp_path: Path, **changes: object) -> EngineConfig:
+    """An engine's settings for the fake: small, and its state in tmp_path."""
+    base = EngineConfig(
+        instance="fast-test",
+        state_dir=tmp_path,
+        pool_size=1,
+        max_concurrent_runs=2,
+        max_queued_runs=2,
+        max_timeout_s=30,
+        max_memory_mib=512,
+        max_output_bytes=64 * 1024,
+        cpus_per_run=1.0,
+        pids_per_run=64,
+        docker_runtime="",
+        docker_timeout_s=5,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+class FakeDocker:
+    def __init__(self, *, fail_starts: bool = False, set_memory_error: bool = False) -> None:
+        self.fail_starts = fail_starts
+        self.set_memory_error = set_memory_error
+        self.started = 0
+        self.removed: list[str] = []
+        self.memory: dict[str, int] = {}
+        self._containers: dict[str, tuple[asyncio.Task[None], socket.socket]] = {}
+        self._ids = itertools.count(1)
+
+    async def start_container(self, spec: SandboxSpec, egress_dir: Path) -> AttachedContainer:
+        if self.fail_starts:
+            raise OSError("the fake Docker refuses to start containers")
+        self.started += 1
+        container_id = f"fake{next(self._ids):060d}"
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        task = asyncio.get_running_loop().create_task(self._supervise(theirs))
+        self._containers[container_id] = (task, theirs)
+        return AttachedContainer(container_id, reader, writer)
+
+    async def set_memory(self, container_id: str, memory_mib: int, family: Family) -> None:
+        if self.set_memory_error:
+            raise RuntimeError("the fake Docker fails in a way nobody planned for")
+        self.memory[container_id] = memory_mib
+
+    async def remove_container(self, container_id: str) -> None:
+        entry = self._containers.pop(container_id, None)
+        if entry is not None:
+            task, sock = entry
+            task.cancel()
+            sock.close()
+            self.removed.append(container_id)
+
+    async def remove_leftovers(self) -> int:
+        return 0
+
+    def instance_containers(self) -> list[str]:
+        return list(self._containers)
+
+    def close(self) -> None:
+        pass
+
+    async def _supervise(self, sock: socket.socket) -> None:
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
+            writer.write(frame(Frame.READY))
+            await writer.drain()
+            (length,) = struct.unpack(">I", await reader.readexactly(4))
+            job = json.loads(await reader.readexactly(length))
+            writer.write(frame(Frame.STARTED))
+            await self._play(job["code"], writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _play(self, code: str, writer: asyncio.StreamWriter) -> None:
+        summary = {"exit_code": 0, "duration_ms": 1, "timed_out": False, "oom_killed": False}
+        for line in code.splitlines():
+            command, _, rest = line.partition(" ")
+            if command == "out":
+                writer.write(frame(Frame.STDOUT, rest.encode() + b"\n"))
+            elif command == "err":
+                writer.write(frame(Frame.STDERR, rest.encode() + b"\n"))
+            elif command == "result":
+                payload = {"status": "valid", "output": rest}
+                writer.write(frame(Frame.RESULT, json.dumps(payload).encode()))
+            elif command == "raw":
+                writer.write(docker_chunk(bytes.fromhex(rest)))
+            elif command == "flood":
+                for _ in range(int(rest)):
+                    writer.write(frame(Frame.STDOUT, b"y" * CHUNK))
+                    await writer.drain()
+            elif command == "exit":
+                summary["exit_code"] = int(rest)
+            elif command in ("timeout", "oom"):
+                summary["timed_out" if command == "timeout" else "oom_killed"] = True
+            elif command == "hang":
+                await writer.drain()
+                await asyncio.Event().wait()
+            elif command == "die":
+                return
+            await writer.drain()
+        writer.write(frame(Frame.EXIT, json.dumps(summary).encode()))
+        await writer.drain()
