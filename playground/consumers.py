@@ -101,11 +101,9 @@ class RevisionBuildConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         else:
             await revision.arefresh_from_db()
             text, status = revision.build_log, revision.status
-            finished = status not in (
-                RuntimeRevision.Status.PENDING,
-                RuntimeRevision.Status.BUILDING,
-            )
-            self.last_seq = math.inf if finished else 0
+            # No build of it goes on here: any line from now on is a new build's (a
+            # rebuild from the admin, say), whose numbers start again at 1.
+            self.last_seq = 0
         await self.send_json({"type": "snapshot", "status": status, "log": text})
 
     async def disconnect(self, code: int) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +34,7 @@ from sandbox.languages import LANGUAGES
 from sandbox.selectors import built_revisions
 
 HISTORY_PAGE_SIZE = 25
+log = logging.getLogger(__name__)
 
 
 def _visible_execution(request: HttpRequest, execution_id: str) -> tuple[Execution, bool]:
@@ -180,6 +182,10 @@ async def start_run(request: HttpRequest) -> HttpResponse:
         execution = await _start(request)
     except (ApiError, Invalid, EngineError) as exc:
         return error_json(api_error_of(exc))
+    except Exception as exc:
+        # A bug of ours: the page still gets the JSON error it can show, and the log the rest.
+        log.exception("POST /runs failed")
+        return error_json(api_error_of(exc))
     return JsonResponse({"id": execution.id, "permalink": f"/e/{execution.id}"}, status=201)
 
 
@@ -219,10 +225,22 @@ def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:
 
 @require_POST
 def share(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution, is_owner = _visible_execution(request, execution_id)
-    if not is_owner:
-        raise Http404("no such run")
+    """Share or unshare: the permalink's form, or the editor's Share button (JSON)."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        execution, is_owner = _visible_execution(request, execution_id)
+        if not is_owner:
+            raise Http404("no such run")
+    except Http404:
+        if wants_json:
+            return error_json(ApiError(404, "not_found", "no such run of yours"))
+        raise
     services.execution_share(execution=execution, shared=request.POST.get("shared") == "1")
+    if wants_json:
+        permalink = request.build_absolute_uri(f"/e/{execution.id}")
+        return JsonResponse(
+            {"id": execution.id, "is_shared": execution.is_shared, "permalink": permalink}
+        )
     return redirect("execution", execution_id=execution.id)
 
 

@@ -11,7 +11,7 @@ npm init -y >/dev/null
 npm install --silent --no-audit --no-fund \
   codemirror@6.0.2 @codemirror/view@6 @codemirror/state@6 @codemirror/commands@6 \
   @codemirror/language@6 @codemirror/lang-python@6 @codemirror/lang-javascript@6 \
-  @codemirror/lang-json@6 @codemirror/theme-one-dark@6 esbuild@0.24.2
+  @codemirror/lang-json@6 @codemirror/theme-one-dark@6 @lezer/highlight@1 esbuild@0.24.2
 cat >entry.js <<'JS'
 export { basicSetup } from "codemirror";
 export { EditorView, keymap } from "@codemirror/view";
@@ -20,7 +20,9 @@ export { indentWithTab } from "@codemirror/commands";
 export { python } from "@codemirror/lang-python";
 export { javascript } from "@codemirror/lang-javascript";
 export { json } from "@codemirror/lang-json";
-export { oneDark } from "@codemirror/theme-one-dark";
+export { oneDark, oneDarkTheme } from "@codemirror/theme-one-dark";
+export { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
+export { tags } from "@lezer/highlight";
 JS
 npx esbuild entry.js --bundle --format=esm --minify --legal-comments=inline \
   --banner:js="/* CodeMirror 6 (MIT), bundled by scripts/vendor-codemirror.sh */" \

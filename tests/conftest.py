@@ -15,6 +15,9 @@ from sandbox import images
 from sandbox.docker_adapter import DockerAdapter
 from sandbox.engine import Engine, EngineConfig, use_engine
 
+# The Chromium fixture and helpers of the UI tests.
+pytest_plugins = ["tests.browser"]
+
 # Containers of the test session carry their own instance label, so that tests never
 # touch the containers of a server running beside them, nor it theirs.
 TEST_INSTANCE = f"sandpit-test-{os.getpid()}"

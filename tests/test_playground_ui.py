@@ -1,106 +1,25 @@
 """The playground end to end, in a real headless Chromium against a live server."""
 
 import json
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import REPO, LiveServer
-
-WAIT_S = 30
-SCREENSHOTS = REPO / ".sandpit" / "screenshots"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-
-
-@pytest.fixture
-def new_browser() -> Iterator[Callable[..., WebDriver]]:
-    """Each call opens a fresh browser session: its own profile, cookies and storage."""
-    opened: list[WebDriver] = []
-
-    def open_browser(width: int = 1400, height: int = 900) -> WebDriver:
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in CHROMIUM_FLAGS:
-            options.add_argument(flag)
-        options.add_argument(f"--window-size={width},{height}")
-        options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='sandpit-chromium-')}")
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        opened.append(driver)
-        return driver
-
-    yield open_browser
-    for driver in opened:
-        driver.quit()
-
-
-def by_id(driver: WebDriver, testid: str) -> WebElement:
-    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
-
-
-def wait_for(driver: WebDriver, condition: Callable[[WebDriver], object]) -> None:
-    # While a form's submit loads the next page, elements of the last one go stale.
-    WebDriverWait(driver, WAIT_S, ignored_exceptions=(WebDriverException,)).until(condition)
-
-
-def text_of(driver: WebDriver, testid: str) -> str:
-    return str(by_id(driver, testid).get_attribute("textContent"))
-
-
-def finished(driver: WebDriver) -> bool:
-    return by_id(driver, "status").get_attribute("class").split()[-1] in {  # type: ignore[union-attr]
-        "succeeded",
-        "failed",
-        "timed_out",
-        "out_of_memory",
-        "stopped",
-        "error",
-    }
-
-
-def type_code(driver: WebDriver, code: str) -> None:
-    editor = driver.find_element(By.CSS_SELECTOR, '[data-testid="editor"] .cm-content')
-    editor.click()
-    editor.send_keys(Keys.CONTROL, "a")
-    editor.send_keys(Keys.DELETE)
-    for line in code.splitlines():
-        editor.send_keys(line)
-        editor.send_keys(Keys.ENTER)
-
-
-def set_code(driver: WebDriver, code: str) -> None:
-    driver.execute_script(
-        "const v = window.sandpit.code; v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: arguments[0]}});",
-        code,
-    )
-
-
-def screenshot(driver: WebDriver, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-
-
-def open_playground(driver: WebDriver, server: LiveServer) -> None:
-    driver.get(server.url + "/")
-    wait_for(driver, lambda d: d.execute_script("return !!window.sandpit"))
+from tests.browser import (
+    SCREENSHOTS,
+    by_id,
+    finished,
+    open_playground,
+    screenshot,
+    set_code,
+    text_of,
+    type_code,
+    wait_for,
+)
+from tests.conftest import LiveServer
 
 
 def test_typed_code_streams_its_first_line_before_the_last_is_printed(
@@ -217,20 +136,6 @@ def test_a_traceback_line_moves_the_cursor_and_state_survives_a_reload(
     wait_for(driver, lambda d: d.execute_script("return !!window.sandpit"))
     kept = driver.execute_script("return window.sandpit.code.state.doc.toString()")
     assert kept == "x = 1\ny = 2\nraise ValueError('line three')\n"
-
-
-def test_the_phone_layout_has_no_sideways_scrolling(
-    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
-) -> None:
-    driver = new_browser(width=390, height=844)
-    open_playground(driver, sandpit_server)
-    by_id(driver, "run").click()
-    wait_for(driver, finished)
-    overflow = driver.execute_script(
-        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0
-    screenshot(driver, "phone")
 
 
 def test_history_lists_the_browsers_runs_with_links(

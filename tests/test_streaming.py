@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -11,8 +12,11 @@ from django.contrib.auth.models import User
 from playground import services
 from playground.models import Execution
 from playground.routing import websocket_urlpatterns
+from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import Engine
 from sandbox.jobs import Limits
+from sandbox.models import RuntimeRevision
+from sandbox.services import revision_rebuild
 from tests.runs import script
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -183,6 +187,22 @@ async def test_a_build_log_streams_to_its_owner_only(engine: Engine) -> None:
     assert events[-1]["status"] == "succeeded"
     await communicator.disconnect()
 
+    # The admin's rebuild streams to the same watchers, and ends the same way.
+    runtime_builds.bind(asyncio.get_running_loop(), build_line_sink)  # as the server does
+    again = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/revisions/{revision_id}")
+    again.scope["user"] = owner
+    again.scope["session"] = {}
+    assert (await again.connect())[0]
+    assert (await again.receive_json_from(timeout=EVENT_TIMEOUT_S))["status"] == "succeeded"
+    revision = await RuntimeRevision.objects.aget(id=revision_id)
+    await sync_to_async(revision_rebuild)(revision=revision)  # what the admin's action calls
+    rebuilt = [await again.receive_json_from(timeout=120)]
+    while rebuilt[-1]["type"] != "finished":
+        rebuilt.append(await again.receive_json_from(timeout=120))
+    assert any("Sandpit: fetch" in e.get("line", "") for e in rebuilt)
+    assert rebuilt[-1] == {"type": "finished", "status": "succeeded", "failure_reason": ""}
+    await again.disconnect()
+
     outsider = WebsocketCommunicator(
         URLRouter(websocket_urlpatterns), f"/ws/revisions/{revision_id}"
     )
@@ -194,8 +214,6 @@ async def test_a_build_log_streams_to_its_owner_only(engine: Engine) -> None:
 
 
 async def test_unsharing_lets_go_of_every_watcher_but_the_owner(engine: Engine) -> None:
-    from asgiref.sync import sync_to_async
-
     owner = await User.objects.acreate(username="unsharer")
     stranger = await User.objects.acreate(username="was-welcome")
     execution = await start(

@@ -1,6 +1,7 @@
 // A run's permalink: the code, read-only and highlighted, and its output, live if it is
 // still going.
-import { basicSetup, EditorView, EditorState, EditorSelection, oneDark } from 'codemirror';
+import { basicSetup, EditorView, EditorState, EditorSelection } from 'codemirror';
+import { highlightFor } from './highlight.js';
 import { modeFor } from './modes.js';
 import { elements, isFinished, renderState, watch } from './run-view.js';
 
@@ -18,8 +19,10 @@ const view = new EditorView({
       EditorState.readOnly.of(true),
       EditorView.editable.of(false),
       modeFor(holder.dataset.mode),
-      window.matchMedia('(prefers-color-scheme: dark)').matches ? oneDark : [],
-      EditorView.contentAttributes.of({ 'aria-label': 'Code' }),
+      highlightFor(window.matchMedia('(prefers-color-scheme: dark)').matches),
+      // Focusable though read-only, so keyboards can reach and scroll the code.
+      EditorView.contentAttributes.of({ 'aria-label': 'Code', tabindex: '0' }),
+      EditorView.lineWrapping,
     ],
   }),
 });

@@ -1,0 +1,91 @@
+"""Every page, audited by axe-core in Chromium (WCAG 2 A and AA) and laid out on phones."""
+
+import json
+from collections.abc import Callable
+
+import pytest
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.browser import (
+    as_phone,
+    axe_violations,
+    by_id,
+    displayed,
+    finished,
+    open_playground,
+    prefer_dark,
+    screenshot,
+    set_code,
+    sideways_overflow,
+    sign_in,
+    wait_for,
+)
+from tests.conftest import LiveServer
+
+PHONE_WIDTHS = (360, 390, 414)
+# A line longer than any phone is wide, as code often has.
+LONG_LINE = "print('" + "a long line of output " * 8 + "')"
+
+
+def _pages(driver: WebDriver, server: LiveServer, username: str) -> dict[str, str]:
+    """Sign in, make a run with long lines in it; the address of each page to check."""
+    sign_in(driver, server, username)
+    open_playground(driver, server)
+    set_code(driver, LONG_LINE)
+    by_id(driver, "run").click()
+    wait_for(driver, finished)
+    return {
+        "editor": server.url + "/",
+        "permalink": str(by_id(driver, "permalink").get_attribute("href")),
+        "history": server.url + "/history",
+        "keys": server.url + "/keys",
+    }
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_axe_finds_nothing_on_any_page(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver], dark: bool
+) -> None:
+    driver = new_browser()
+    prefer_dark(driver, dark)
+    pages = _pages(driver, sandpit_server, f"audited-{'dark' if dark else 'light'}")
+    found: dict[str, object] = {}
+    for name, url in pages.items():
+        driver.get(url)
+        wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+        if name in ("editor", "permalink"):
+            wait_for(driver, lambda d: d.find_elements("css selector", ".cm-content"))
+        if name == "editor":
+            by_id(driver, "run").click()  # the result pane as it is after a run, too
+            wait_for(driver, finished)
+        found[name] = axe_violations(driver)
+        if name == "editor":  # and with each of its dialogs open
+            for opener, dialog in (("api-call", "api-dialog"), ("shortcuts", "shortcuts-dialog")):
+                by_id(driver, opener).click()
+                shown = by_id(driver, dialog)
+                wait_for(driver, displayed(shown))
+                found[dialog] = axe_violations(driver)
+                shown.find_element("css selector", "[data-close]").click()
+    guest = new_browser()
+    prefer_dark(guest, dark)
+    guest.get(sandpit_server.url + "/accounts/login/")
+    found["sign-in"] = axe_violations(guest)
+    failures = {page: v for page, v in found.items() if v}
+    assert not failures, json.dumps(failures, indent=1, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("width", PHONE_WIDTHS)
+def test_no_page_scrolls_sideways_on_a_phone(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver], width: int
+) -> None:
+    driver = new_browser()
+    as_phone(driver, width)
+    pages = _pages(driver, sandpit_server, f"phone-{width}")
+    wider = {}
+    for name, url in pages.items():
+        driver.get(url)
+        wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+        assert driver.execute_script("return window.innerWidth") == width
+        wider[name] = sideways_overflow(driver)
+        screenshot(driver, f"phone-{width}-{name}")
+    assert wider == dict.fromkeys(pages, 0)
