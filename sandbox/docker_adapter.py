@@ -9,13 +9,12 @@ event loop, and never competing with Django's sync-to-async threads.
 import asyncio
 import logging
 import os
-import re
 import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import docker
 import docker.errors
@@ -23,6 +22,7 @@ import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 from sandbox import limits
+from sandbox.docker_images import ImageCalls
 from sandbox.errors import EngineUnavailable
 from sandbox.languages import FAMILIES, Family
 
@@ -69,8 +69,6 @@ MASKED_PATHS = [
     "/sys/devices/virtual/powercap",
     "/proc/config.gz",
 ]
-# Docker colours a RUN step's stderr; the log is for reading, not for a terminal.
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Docker calls in flight at once: container starts and removals overlap under load.
 DOCKER_THREADS = 16
 # Only what a Docker engine that is down or gone looks like; other API errors are bugs.
@@ -143,7 +141,7 @@ class RunContainers(Protocol):
     def close(self) -> None: ...
 
 
-class DockerAdapter:
+class DockerAdapter(ImageCalls):
     def __init__(
         self, *, instance: str, timeout_s: int, runtime: str = "", base_url: str | None = None
     ) -> None:
@@ -398,60 +396,3 @@ class DockerAdapter:
             filters={"label": [f"{LABEL_INSTANCE}={self.instance}", f"{LABEL_BUILD}={build_id}"]},
         )
         return [c["Id"] for c in found]
-
-    # --- images ---------------------------------------------------------------------
-
-    def image_exists(self, tag: str) -> bool:
-        try:
-            self.call(self.api.inspect_image, tag)
-        except docker.errors.ImageNotFound:
-            return False
-        return True
-
-    def image_size_bytes(self, tag: str) -> int:
-        return int(self.call(self.api.inspect_image, tag)["Size"])
-
-    def import_image(self, tarball: Path, tag: str) -> None:
-        repository, _, version = tag.partition(":")
-        self.call(self.api.import_image_from_file, str(tarball), repository=repository, tag=version)
-
-    def remove_image(self, tag: str) -> bool:
-        """Remove an image; False when a container still uses it (try again later)."""
-        try:
-            self.call(self.api.remove_image, tag)
-        except docker.errors.NotFound:
-            return True
-        except docker.errors.APIError as exc:
-            log.info("image %s stays for now: %s", tag, exc)
-            return False
-        return True
-
-    def build_image(
-        self, context: Path | IO[bytes], tag: str, *, buildargs: dict[str, str]
-    ) -> Iterator[str]:
-        """Build an image with no network, yielding its log by line; RuntimeError if it fails.
-
-        `context` is a folder, or a tar stream made by the caller (with its Dockerfile).
-        """
-        where: dict[str, Any] = (
-            {"path": str(context)}
-            if isinstance(context, Path)
-            else {"fileobj": context, "custom_context": True}
-        )
-        stream = self.call(
-            self.api.build,
-            **where,
-            tag=tag,
-            buildargs=buildargs,
-            network_mode="none",
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                raise RuntimeError(chunk["error"].strip())
-            # A chunk may hold several lines, or part of one; pip's "ERROR:" lines must
-            # stand at the start of a line of their own to be found.
-            text = ANSI_ESCAPE.sub("", chunk.get("stream", ""))
-            yield from (line for line in text.splitlines() if line.strip())

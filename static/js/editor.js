@@ -5,7 +5,7 @@ import {
 } from 'codemirror';
 import { highlightFor } from './highlight.js';
 import { modeFor } from './modes.js';
-import { apiCalls } from './api-call.js';
+import { setUpDialogs } from './dialogs.js';
 import { clear, elements, renderState, showNotice, showStatus, watch } from './run-view.js';
 
 const STORAGE_KEY = 'sandpit.editor.v1';
@@ -279,7 +279,7 @@ async function run() {
   clear(els);
   showStatus(els, 'submitting');
   els.permalink.hidden = true;
-  $('share-run').hidden = true;
+  dialogs.hideShare();
   $('run').disabled = true;
   let response;
   try {
@@ -305,9 +305,7 @@ async function run() {
   running = { id: body.id, socket: null };
   els.permalink.href = body.permalink;
   els.permalink.hidden = false;
-  $('share-run').hidden = false;
-  $('share-run').textContent = 'Share';
-  $('share-run').dataset.id = body.id;
+  dialogs.offerShare(body.id);
   showStatus(els, 'queued');
   $('stop').disabled = false;
   await watch(body.id, els, {
@@ -325,110 +323,21 @@ function stop() {
   }
 }
 
-// --- share from the result pane: one click shares the run and copies its link -----
-async function copy(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    // No clipboard API (an insecure origin, or denied): the old way, through a selection.
-    const field = document.createElement('textarea');
-    field.value = text;
-    field.setAttribute('readonly', '');
-    field.style.position = 'fixed';
-    field.style.opacity = '0';
-    document.body.append(field);
-    field.select();
-    const copied = document.execCommand('copy');
-    field.remove();
-    return copied;
-  }
-}
+// --- share, the API call and the shortcuts (static/js/dialogs.js) --------------------
+const dialogs = setUpDialogs({ els, requestBody, checkInput, csrfToken });
 
-async function shareRun() {
-  const button = $('share-run');
-  const response = await fetch(`/e/${button.dataset.id}/share`, {
-    method: 'POST',
-    headers: {
-      Accept: 'application/json',
-      'Content-Type': 'application/x-www-form-urlencoded',
-      'X-CSRFToken': csrfToken(),
-    },
-    body: 'shared=1',
-  }).catch(() => null);
-  const body = await response?.json().catch(() => ({}));
-  if (!response?.ok) {
-    showNotice(els, body?.error?.message || 'The run could not be shared.');
-    return;
-  }
-  const copied = await copy(body.permalink);
-  button.textContent = copied ? 'Link copied' : 'Shared';
-  if (!copied) showNotice(els, `Shared: ${body.permalink}`);
-}
-
-// --- copy as API call ---------------------------------------------------------------
-let client = 'curl';
-
-function showSnippet() {
-  const calls = apiCalls(requestBody(), location.origin);
-  $('snippet').textContent = calls[client];
-  for (const tab of document.querySelectorAll('#api-dialog [role="tab"]')) {
-    const selected = tab.dataset.client === client;
-    tab.setAttribute('aria-selected', String(selected));
-    tab.tabIndex = selected ? 0 : -1;
-  }
-  $('copy-state').textContent = '';
-}
-
-function openApiCall() {
-  if (!checkInput()) {
-    $('input-panel').open = true;
-    return;
-  }
-  showSnippet();
-  $('api-dialog').showModal();
-}
-
-for (const tab of document.querySelectorAll('#api-dialog [role="tab"]')) {
-  tab.addEventListener('click', () => { client = tab.dataset.client; showSnippet(); });
-  tab.addEventListener('keydown', (event) => {
-    const tabs = [...document.querySelectorAll('#api-dialog [role="tab"]')];
-    const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
-    if (!step) return;
-    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
-    client = next.dataset.client;
-    showSnippet();
-    next.focus();
-  });
-}
-$('copy-snippet').addEventListener('click', async () => {
-  $('copy-state').textContent = (await copy($('snippet').textContent)) ? 'Copied.' : 'Select the text and copy it.';
-});
-
-// --- dialogs and shortcuts ----------------------------------------------------------
-for (const dialog of document.querySelectorAll('dialog')) {
-  dialog.querySelector('[data-close]').addEventListener('click', () => dialog.close());
-}
-
-function typing(target) {
-  return target.closest('input, textarea, select, [contenteditable="true"]') !== null;
-}
-
-$('share-run').addEventListener('click', shareRun);
-$('api-call').addEventListener('click', openApiCall);
-$('shortcuts').addEventListener('click', () => $('shortcuts-dialog').showModal());
 $('run').addEventListener('click', run);
 $('stop').addEventListener('click', stop);
 document.addEventListener('keydown', (event) => {
-  if (document.querySelector('dialog[open]')) return; // a dialog has the keyboard
+  if (dialogs.open()) return; // a dialog has the keyboard
   if ((event.ctrlKey || event.metaKey) && event.key === 'Enter') {
     event.preventDefault();
     run();
   } else if (event.key === 'Escape' && running) {
     stop();
-  } else if (event.key === '?' && !typing(event.target)) {
+  } else if (event.key === '?' && !dialogs.typing(event.target)) {
     event.preventDefault();
-    $('shortcuts-dialog').showModal();
+    dialogs.showShortcuts();
   }
 });
 if (navigator.platform.startsWith('Mac')) document.querySelector('#run .hint').textContent = '⌘ ⏎';
