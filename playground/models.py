@@ -79,6 +79,10 @@ class Execution(models.Model):
     # Whether the output passed SANDBOX_MAX_OUTPUT_BYTES and was cut there.
     stdout_truncated = models.BooleanField(default=False)
     stderr_truncated = models.BooleanField(default=False)
+    # Every request the run made through its egress proxy (http.allow): method, host,
+    # port, path with query values masked, status, bytes, time, whether a credential was
+    # added, why it was refused. Never a credential.
+    egress = models.JSONField(default=list, blank=True)
     output = models.JSONField(null=True, blank=True)
     output_status = models.CharField(max_length=32, blank=True, default="")
     duration_ms = models.IntegerField(null=True, blank=True)
@@ -116,6 +120,7 @@ class Execution(models.Model):
         self.stderr = result.stderr
         self.stdout_truncated = result.stdout_truncated
         self.stderr_truncated = result.stderr_truncated
+        self.egress = result.egress
         self.duration_ms = result.duration_ms
         self.output = result.output
         self.output_status = result.output_status.value if result.output_status else ""

@@ -33,6 +33,7 @@ def execution_state(execution: Execution) -> dict[str, Any]:
         "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
         "runtime_revision_id": execution.runtime_revision_id or None,
         "is_shared": execution.is_shared,
+        "egress": execution.egress,
     }
 
 
@@ -74,4 +75,6 @@ def api_execution(execution: Execution) -> dict[str, Any]:
         "started_at": execution.started_at,
         "status": state["status"],
         "details": details,
+        # Ours, beyond Riza's fields: the requests the run made (http.allow).
+        "egress": state["egress"],
     }

@@ -217,6 +217,13 @@ SANDBOX_BUILD_INDEX_HOSTS = envstr("SANDBOX_BUILD_INDEX_HOSTS", "")
 # "name=ip:port,...": the egress proxies connect there for that name instead of resolving
 # it, even when the address is loopback or private: an operator's deliberate exception.
 SANDBOX_EGRESS_PIN = envstr("SANDBOX_EGRESS_PIN", "")
+# http.allow: the ports a run may reach ("80,443"), and per run the connections open at
+# once and the bytes both ways. Upstream TLS is checked against the host's CA bundle, or
+# this file (a machine behind a TLS-inspecting proxy needs its bundle here).
+SANDBOX_EGRESS_PORTS = envstr("SANDBOX_EGRESS_PORTS", "80,443")
+SANDBOX_EGRESS_MAX_CONNECTIONS = envint("SANDBOX_EGRESS_MAX_CONNECTIONS", 16, minimum=1)
+SANDBOX_EGRESS_MAX_MIB = envint("SANDBOX_EGRESS_MAX_MIB", 64, minimum=1)
+SANDBOX_EGRESS_CA_BUNDLE = envstr("SANDBOX_EGRESS_CA_BUNDLE", "")
 # Warm containers per runtime revision, started on first use and stopped when idle.
 SANDBOX_RUNTIME_POOL_SIZE = envint("SANDBOX_RUNTIME_POOL_SIZE", 1, minimum=0)
 SANDBOX_RUNTIME_POOL_IDLE_S = envint("SANDBOX_RUNTIME_POOL_IDLE_S", 300, minimum=10)

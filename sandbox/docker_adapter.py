@@ -44,6 +44,7 @@ TMPFS = "rw,nosuid,nodev"
 WORK_DIR = "/work"
 # Where a pooled container sees its own host folder (the egress proxy's socket goes there).
 EGRESS_MOUNT = "/run/sandpit"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # The only variables a run's environment starts with: nothing of the server leaks in.
 BASE_ENVIRONMENT = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -90,6 +91,8 @@ class SandboxSpec:
     memory_mib: int
     cpus: float
     pids: int
+    # The egress proxy's CA certificate on the host, trusted inside as the system store.
+    ca_cert: str = ""
 
 
 @dataclass(frozen=True)
@@ -255,13 +258,20 @@ class DockerAdapter(ImageCalls):
                 WORK_DIR: f"{TMPFS},size={limits.WORK_DIR_MIB}m,uid={UID},gid={UID},mode=0700",
                 "/tmp": f"{TMPFS},size={limits.TMP_DIR_MIB}m,mode=1777",
             },
-            binds={str(egress_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}},
+            binds=self._sandbox_binds(spec, egress_dir),
             pids=spec.pids,
             memory_mib=spec.memory_mib + FAMILIES[spec.family].agent_memory_mib,
             cpus=spec.cpus,
             nofile=limits.NOFILE,
             fsize_bytes=limits.FSIZE_BYTES,
         )
+
+    def _sandbox_binds(self, spec: SandboxSpec, egress_dir: Path) -> dict[str, Any]:
+        binds = {str(egress_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}}
+        if spec.ca_cert:
+            # The egress proxy's CA is the system store: all TLS out goes through it.
+            binds[spec.ca_cert] = {"bind": SYSTEM_CA_BUNDLE, "mode": "ro"}
+        return binds
 
     def _hardened(
         self,

@@ -8,8 +8,9 @@ output size, result size) and always disposes of the container afterwards.
 
 import asyncio
 import logging
+import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from django.conf import settings
 from sandbox import images, limits
 from sandbox.admission import FairAdmission
 from sandbox.docker_adapter import DockerAdapter, RunContainers, SandboxSpec
+from sandbox.egress.policy import parse_rules
+from sandbox.egress.runs import EgressSettings, RunEgress
 from sandbox.errors import EngineBusy, EngineUnavailable
 from sandbox.events import EventSink, RunEvent, StatusEvent, Stream
 from sandbox.jobs import Job, RunResult, validate_job
@@ -55,6 +58,7 @@ class EngineConfig:
     runtime_pool_size: int = 1
     runtime_pool_idle_s: int = 300
     max_runs_per_tenant: int = 0
+    egress: EgressSettings = field(default_factory=EgressSettings)
 
     @classmethod
     def from_settings(cls) -> "EngineConfig":
@@ -74,6 +78,13 @@ class EngineConfig:
             runtime_pool_size=settings.SANDBOX_RUNTIME_POOL_SIZE,
             runtime_pool_idle_s=settings.SANDBOX_RUNTIME_POOL_IDLE_S,
             max_runs_per_tenant=settings.SANDBOX_MAX_RUNS_PER_TENANT,
+            egress=EgressSettings.parse(
+                ports=settings.SANDBOX_EGRESS_PORTS,
+                max_connections=settings.SANDBOX_EGRESS_MAX_CONNECTIONS,
+                max_mib=settings.SANDBOX_EGRESS_MAX_MIB,
+                ca_bundle=settings.SANDBOX_EGRESS_CA_BUNDLE,
+                pins=settings.SANDBOX_EGRESS_PIN,
+            ),
         )
 
 
@@ -90,6 +101,7 @@ class Engine:
             runtime=config.docker_runtime,
         )
         self.factory = SandboxFactory(self.adapter, config.state_dir)
+        self.egress = RunEgress(config.state_dir, config.egress)
         self._pools: dict[tuple[str, Family], WarmPool] = {}
         self.admission = FairAdmission(
             slots=config.max_concurrent_runs,
@@ -159,6 +171,7 @@ class Engine:
                 memory_mib=limits.DEFAULT_MEMORY_MIB,
                 cpus=self.config.cpus_per_run,
                 pids=self.config.pids_per_run,
+                ca_cert=self.egress.ca_cert,
             )
             base = image == images.base_image_tag()
             size = self.config.pool_size if base else self.config.runtime_pool_size
@@ -201,6 +214,17 @@ class Engine:
         return True
 
     async def _drive(self, sandbox: Sandbox, job: Job, emit: EventSink) -> RunResult:
+        """The run, with its own egress proxy while it goes when it has http.allow."""
+        if not job.http_allow:
+            return await self._exchange(sandbox, job, emit)
+        deadline = time.monotonic() + job.limits.execution_timeout_s
+        rules = parse_rules(job.http_allow)
+        async with self.egress.proxy(sandbox.egress_dir, rules, deadline) as proxy:
+            result = await self._exchange(sandbox, job, emit)
+        result.egress = proxy.records()
+        return result
+
+    async def _exchange(self, sandbox: Sandbox, job: Job, emit: EventSink) -> RunResult:
         if job.limits.memory_mib != sandbox.memory_mib:
             await self.adapter.set_memory(
                 sandbox.container_id, job.limits.memory_mib, job.language.family

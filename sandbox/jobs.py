@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from sandbox import languages, limits
+from sandbox.egress.policy import parse_rules
 from sandbox.errors import JobInvalid
 from sandbox.languages import Language
 
@@ -56,8 +57,7 @@ class Job:
     files: Sequence[File] = ()
     limits: Limits = Limits()
     # http.allow as the API took it: hosts and their credentials. It stays on the host
-    # side and never enters the container (to_wire leaves it out). Until the egress
-    # proxy of DESIGN.md exists, a run has no network whatever this says.
+    # side, with the run's egress proxy: to_wire says only that there is one.
     http_allow: Sequence[Mapping[str, Any]] = ()
     # The image to run on; None is the current base image.
     image: str | None = None
@@ -79,6 +79,7 @@ class Job:
                 "env": dict(self.env),
                 "files": [{"path": f.path, "contents": f.contents} for f in self.files],
                 "limits": {"execution_timeout": self.limits.execution_timeout_s},
+                "egress": bool(self.http_allow),
             }
         ).encode()
 
@@ -94,6 +95,8 @@ class RunResult:
     output_status: OutputStatus | None = None
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    # Every request the run made through its egress proxy (EgressEntry.as_dict()).
+    egress: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _utf8_len(text: str) -> int:
@@ -166,6 +169,7 @@ def validate_job(job: Job, *, max_timeout_s: int, max_memory_mib: int) -> None:
         size = len(json.dumps(job.input))
         if size > limits.MAX_INPUT_BYTES:
             raise JobInvalid("input", f"is larger than {limits.MAX_INPUT_BYTES} bytes as JSON")
+    parse_rules(job.http_allow)  # JobInvalid naming the entry at fault
     timeout = job.limits.execution_timeout_s
     if not limits.MIN_TIMEOUT_S <= timeout <= max_timeout_s:
         raise JobInvalid(

@@ -15,8 +15,8 @@ from sandbox import images
 from sandbox.docker_adapter import DockerAdapter
 from sandbox.engine import Engine, EngineConfig, use_engine
 
-# The Chromium fixture and helpers of the UI tests.
-pytest_plugins = ["tests.browser"]
+# The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests.
+pytest_plugins = ["tests.browser", "tests.echo"]
 
 # Containers of the test session carry their own instance label, so that tests never
 # touch the containers of a server running beside them, nor it theirs.

@@ -31,6 +31,7 @@ import json
 import os
 import select
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -38,6 +39,7 @@ import time
 
 # -I leaves this script's folder off sys.path; the agents live side by side.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import forwarder
 import nouring
 
 # The frames this sends the engine, a letter each. sandbox/protocol.py's Frame names the
@@ -57,6 +59,9 @@ FRAMES = {
     "EXIT": EXIT,
 }
 WORK_DIR = "/work"
+# A run with http.allow: the forwarder's port, and the socket of its proxy on the host.
+EGRESS_PORT = 3128
+EGRESS_SOCKET = "/run/sandpit/egress.sock"
 SANDBOX_UID = 1000  # the image's "sandbox" user
 # Bigger reads mean fewer frames for chatty programs; 64 KiB is one pipe buffer.
 READ_CHUNK_BYTES = 65536
@@ -160,6 +165,16 @@ def kill_worker(pid: int) -> int:
     return os.waitpid(pid, 0)[1]
 
 
+def open_forwarder() -> None:
+    """127.0.0.1:3128, relayed to the run's egress proxy on the host (a Unix socket in
+    this sandbox's own folder); the worker's HTTP clients are pointed here."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", EGRESS_PORT))
+    listener.listen(64)
+    threading.Thread(target=forwarder.serve, args=(listener, EGRESS_SOCKET), daemon=True).start()
+
+
 def main() -> int:
     # The worker's command, from sandbox/languages.py by way of the container's command.
     worker_command = sys.argv[1:]
@@ -205,6 +220,8 @@ def main() -> int:
     job_bytes = read_exactly(0, length)
     job = json.loads(job_bytes)
     timeout_s = float(job["limits"]["execution_timeout"])
+    if job.get("egress"):
+        open_forwarder()
     oom_before = oom_kills()
 
     started = time.monotonic()

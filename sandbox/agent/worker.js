@@ -50,6 +50,8 @@ function prepare(job) {
     fs.writeFileSync(target, file.contents);
   }
   Object.assign(process.env, job.env || {});
+  // A run with http.allow may reach the network through its egress proxy, and only so.
+  if (job.egress) require('./egress.js').openEgress();
 }
 
 // Sucrase's parse errors carry its own stack; say instead where the code is wrong, as

@@ -55,6 +55,13 @@ def prepare(job: dict) -> None:
         with open(path, "w", encoding="utf-8") as out:
             out.write(f["contents"])
     os.environ.update(job.get("env", {}))
+    if job.get("egress"):
+        # A run with http.allow reaches the network through its egress proxy, and only so.
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import egress
+
+        del sys.path[0]
+        egress.open_egress()
 
 
 def fresh_main_module(code: str) -> types.ModuleType:

@@ -1,0 +1,153 @@
+"""Sandpit's own certificate authority, for the egress proxy's TLS termination.
+
+Made at first start in the state folder: the key (0600) never leaves the host and never
+enters a container; the certificate is what sandboxes trust, and nothing else does.
+Leaf certificates are minted per host name on demand, all with one key of their own,
+and their server contexts are kept in a small cache.
+"""
+
+import datetime
+import ipaddress
+import os
+import ssl
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_NAME = "Sandpit egress CA"
+CA_VALID_DAYS = 3650
+LEAF_VALID_DAYS = 7
+# Clocks inside and outside may disagree a little.
+BACKDATE = datetime.timedelta(hours=1)
+MAX_CACHED_CONTEXTS = 512
+
+
+def _private(path: Path, data: bytes) -> None:
+    """Write a file only its owner may read, atomically."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+class CertificateAuthority:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cert_path = folder / "ca.crt"
+        self._key_path = folder / "ca.key"
+        self._lock = threading.Lock()
+        self._contexts: OrderedDict[str, ssl.SSLContext] = OrderedDict()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not (self.cert_path.exists() and self._key_path.exists()):
+            self._create()
+        self._key = serialization.load_pem_private_key(self._key_path.read_bytes(), None)
+        self.certificate = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+        # One key for every leaf: it stays in this process and in a 0600 file.
+        self._leaf_key = ec.generate_private_key(ec.SECP256R1())
+        self._leaf_key_path = folder / "leaf.key"
+        _private(self._leaf_key_path, _pem_key(self._leaf_key))
+
+    @property
+    def certificate_pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def _create(self) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(now + datetime.timedelta(days=CA_VALID_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .sign(key, hashes.SHA256())
+        )
+        _private(self._key_path, _pem_key(key))
+        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.cert_path.chmod(0o644)
+
+    def _mint(self, host: str) -> bytes:
+        """A leaf certificate for `host`, PEM, signed by the CA."""
+        try:
+            subject_alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+        except ValueError:
+            subject_alt = x509.DNSName(host)
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])]))
+            .issuer_name(self.certificate.subject)
+            .public_key(self._leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(now + datetime.timedelta(days=LEAF_VALID_DAYS))
+            .add_extension(x509.SubjectAlternativeName([subject_alt]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self.certificate.public_key()  # type: ignore[arg-type]
+                ),
+                critical=False,
+            )
+            .sign(self._key, hashes.SHA256())  # type: ignore[arg-type]
+        )
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    def server_context(self, host: str) -> ssl.SSLContext:
+        """A TLS server context that presents a certificate for `host`."""
+        with self._lock:
+            context = self._contexts.get(host)
+            if context is not None:
+                self._contexts.move_to_end(host)
+                return context
+        chain = self._mint(host) + self.certificate_pem
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # ssl loads chains from files only: a private temporary file, gone at once.
+        with tempfile.NamedTemporaryFile(dir=self.folder, suffix=".pem") as chain_file:
+            chain_file.write(chain)
+            chain_file.flush()
+            context.load_cert_chain(chain_file.name, self._leaf_key_path)
+        context.set_alpn_protocols(["http/1.1"])
+        with self._lock:
+            self._contexts[host] = context
+            while len(self._contexts) > MAX_CACHED_CONTEXTS:
+                self._contexts.popitem(last=False)
+        return context

@@ -1,0 +1,435 @@
+"""The egress proxy of one run: HTTP and HTTPS to the hosts of its http.allow, nowhere else.
+
+It listens on a Unix socket in the run's own egress folder (a forwarder in the sandbox
+relays 127.0.0.1:3128 to it) and speaks both ways a client uses a proxy:
+
+- `CONNECT host:port`, then HTTP inside the tunnel: TLS, terminated here with a
+  certificate for `host` from Sandpit's CA, on any port but 80; plain HTTP on port 80.
+- An absolute-form request, `GET http://host/path` (or `https://`, as axios sends).
+
+Every request is checked on its own (sandbox/egress/policy.py): its host must match a
+rule, its port be allowed, its name resolve to a public address (or be pinned); the
+proxy dials the address it checked, sets the rule's credential, relays the exchange
+and writes it in the run's egress log. A refusal is an HTTP 403 with a one-line reason
+that the code can read. Caps: open connections, bytes both ways, and time (the run's).
+HTTP/1.1 framing is h11's: a small, strict state machine from the python-hyper project.
+"""
+
+import asyncio
+import contextlib
+import os
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import h11
+
+from sandbox.egress.addresses import AddressRefused, Pin, dial_target
+from sandbox.egress.ca import CertificateAuthority
+from sandbox.egress.policy import (
+    Rule,
+    is_address_literal,
+    masked_target,
+    normalise_host,
+    rule_for,
+    with_query,
+)
+
+SOCKET_NAME = "egress.sock"
+CHUNK_BYTES = 65536
+CONNECT_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 60.0
+MAX_LOG_ENTRIES = 1000
+PLAIN_HTTP_PORT = 80
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+        b"te",
+        b"trailer",
+        b"upgrade",
+    }
+)
+
+
+@dataclass
+class EgressEntry:
+    """One request on the run's record: never its credential, never a query value."""
+
+    method: str
+    host: str
+    port: int
+    path: str
+    status: int | None = None
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    duration_ms: int = 0
+    credential_added: bool = False
+    refused: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Refused(Exception):
+    """The request may not go out; the message is the one-line reason the code gets."""
+
+
+@dataclass(frozen=True)
+class EgressLimits:
+    ports: frozenset[int] = frozenset({80, 443})
+    max_connections: int = 16
+    max_bytes: int = 64 * 1024 * 1024
+
+
+class Peer:
+    """One side of an HTTP/1.1 conversation: h11's state machine over a stream."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, role: type
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.conn = h11.Connection(role)
+
+    async def next_event(self, timeout_s: float = IDLE_TIMEOUT_S) -> Any:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            async with asyncio.timeout(timeout_s):
+                self.conn.receive_data(await self.reader.read(CHUNK_BYTES))
+
+    async def send(self, *events: Any) -> None:
+        for event in events:
+            data = self.conn.send(event)
+            if data:
+                self.writer.write(data)
+        await self.writer.drain()
+
+    def reusable(self) -> bool:
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+            return True
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+def _header(request: h11.Request, name: bytes) -> str:
+    for key, value in request.headers:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _answer(status: int, reason: str) -> list[Any]:
+    body = (reason + "\n").encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    return [
+        h11.Response(status_code=status, headers=headers),
+        h11.Data(data=body),
+        h11.EndOfMessage(),
+    ]
+
+
+class EgressProxy:
+    def __init__(
+        self,
+        folder: Path,
+        rules: Sequence[Rule],
+        *,
+        ca: CertificateAuthority,
+        upstream_tls: ssl.SSLContext,
+        pins: Mapping[str, Pin],
+        limits: EgressLimits,
+        deadline: float,
+    ) -> None:
+        self.socket_path = folder / SOCKET_NAME
+        self.rules = tuple(rules)
+        self.ca = ca
+        self.upstream_tls = upstream_tls
+        self.pins = pins
+        self.limits = limits
+        self.deadline = deadline
+        self.log: list[EgressEntry] = []
+        self.bytes_moved = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._open: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> "EgressProxy":
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))
+        # The sandbox's users are not ours: they need write permission to connect.
+        os.chmod(self.socket_path, 0o666)  # noqa: S103
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._open):
+            task.cancel()
+        await asyncio.gather(*self._open, return_exceptions=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [entry.as_dict() for entry in self.log]
+
+    # --- connections ----------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = Peer(reader, writer, h11.SERVER)
+        if len(self._open) >= self.limits.max_connections:
+            reason = f"a run may have {self.limits.max_connections} connections open at once"
+            self._note(EgressEntry("CONNECT", "", 0, "", 403, refused=reason))
+            with contextlib.suppress(Exception):
+                # Read the request first: a reply to an unread one may be reset away.
+                await client.next_event(timeout_s=2.0)
+                await client.send(*_answer(403, f"Sandpit: {reason}"))
+            client.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._open.add(task)
+        try:
+            async with asyncio.timeout(max(0.0, self.deadline - time.monotonic())):
+                await self._converse(client)
+        except (ConnectionError, TimeoutError, h11.ProtocolError, ssl.SSLError, OSError):
+            pass
+        finally:
+            self._open.discard(task)
+            client.close()
+
+    async def _converse(self, client: Peer) -> None:
+        request = await client.next_event()
+        if not isinstance(request, h11.Request):
+            return
+        if request.method == b"CONNECT":
+            await self._tunnel(client, request)
+            return
+        upstreams = Upstreams()
+        try:
+            while isinstance(request, h11.Request):
+                target = urlsplit(request.target.decode("latin-1"))
+                if target.scheme not in ("http", "https") or not target.hostname:
+                    await self._drain(client)
+                    await client.send(*_answer(400, "Sandpit: send requests by absolute URL"))
+                    return
+                port = target.port or (443 if target.scheme == "https" else 80)
+                origin = (target.path or "/") + (f"?{target.query}" if target.query else "")
+                await self._exchange(
+                    client, upstreams, request, target.scheme, target.hostname, port, origin
+                )
+                if not client.reusable():
+                    return
+                request = await client.next_event()
+        finally:
+            upstreams.close()
+
+    async def _tunnel(self, client: Peer, connect: h11.Request) -> None:
+        authority = connect.target.decode("latin-1")
+        host, _, port_text = authority.rpartition(":")
+        host = host.strip("[]")
+        port = int(port_text) if port_text.isdigit() else 0
+        await client.send(
+            h11.Response(status_code=200, headers=[], reason=b"Connection established")
+        )
+        reader, writer = client.reader, client.writer
+        scheme = "http" if port == PLAIN_HTTP_PORT else "https"
+        if scheme == "https":
+            # The client opens TLS to `host` inside the tunnel: it gets our certificate.
+            await writer.start_tls(self.ca.server_context(_cert_name(host)))
+        inner = Peer(reader, writer, h11.SERVER)
+        upstreams = Upstreams()
+        try:
+            while True:
+                request = await inner.next_event()
+                if not isinstance(request, h11.Request):
+                    return
+                origin = request.target.decode("latin-1")
+                if not origin.startswith("/"):
+                    origin = urlsplit(origin).path or "/"
+                await self._exchange(inner, upstreams, request, scheme, host, port, origin)
+                if not inner.reusable():
+                    return
+        finally:
+            upstreams.close()
+
+    # --- one request ----------------------------------------------------------------
+
+    async def _exchange(
+        self,
+        client: Peer,
+        upstreams: "Upstreams",
+        request: h11.Request,
+        scheme: str,
+        raw_host: str,
+        port: int,
+        origin: str,
+    ) -> None:
+        started = time.monotonic()
+        method = request.method.decode("latin-1")
+        entry = EgressEntry(method, raw_host.lower()[:253], port, masked_target(origin))
+        try:
+            host = self._check(request, raw_host, port)
+            entry.host = host
+            rule = rule_for(self.rules, host)
+            assert rule is not None
+            upstream = await upstreams.get(scheme, host, port, self._dial)
+            credential = rule.credential
+            entry.credential_added = credential is not None
+            headers = _forwarded_headers(request, host, port, scheme, credential)
+            target = with_query(origin, credential).encode("latin-1")
+            await upstream.send(h11.Request(method=request.method, target=target, headers=headers))
+            await self._relay_body(client, upstream, entry)
+            response = await upstream.next_event()
+            while isinstance(response, h11.InformationalResponse):
+                response = await upstream.next_event()
+            if not isinstance(response, h11.Response):
+                raise Refused(f"{host} closed the connection without answering")
+            entry.status = response.status_code
+            kept = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+            await client.send(
+                h11.Response(status_code=response.status_code, headers=kept, reason=response.reason)
+            )
+            while isinstance(event := await upstream.next_event(), h11.Data):
+                entry.bytes_received += len(event.data)
+                self._count(len(event.data))
+                await client.send(event)
+            await client.send(h11.EndOfMessage())
+            upstreams.done(scheme, host, port)
+        except Refused as refusal:
+            entry.refused = str(refusal)
+            entry.status = 403
+            if client.conn.our_state is h11.SEND_RESPONSE:
+                await self._drain(client)
+                await client.send(*_answer(403, f"Sandpit: {refusal}"))
+            upstreams.drop(scheme, entry.host, port)
+        finally:
+            entry.duration_ms = int((time.monotonic() - started) * 1000)
+            self._note(entry)
+
+    def _check(self, request: h11.Request, raw_host: str, port: int) -> str:
+        """The request's normalised host, or Refused saying why it may not go."""
+        if is_address_literal(raw_host):
+            raise Refused(f"{raw_host} is an address; http.allow takes host names only")
+        try:
+            host = normalise_host(raw_host)
+        except ValueError:
+            raise Refused(f"{raw_host[:100]!r} is not a host name") from None
+        if rule_for(self.rules, host) is None:
+            raise Refused(f"{host} is not in this run's http.allow")
+        if port not in self.limits.ports:
+            allowed = ", ".join(str(p) for p in sorted(self.limits.ports))
+            raise Refused(f"port {port} is not allowed (only {allowed})")
+        if _header(request, b"upgrade"):
+            raise Refused("protocol upgrades (WebSocket) are not allowed")
+        if self.bytes_moved >= self.limits.max_bytes:
+            raise Refused(f"the run moved its cap of {self.limits.max_bytes} bytes already")
+        return host
+
+    async def _dial(self, scheme: str, host: str, port: int) -> "Peer":
+        try:
+            address, dial_port = await dial_target(host, port, self.pins, public_only=True)
+        except AddressRefused as exc:
+            raise Refused(str(exc)) from None
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                reader, writer = await asyncio.open_connection(
+                    address,
+                    dial_port,
+                    ssl=self.upstream_tls if scheme == "https" else None,
+                    server_hostname=host if scheme == "https" else None,
+                )
+        except ssl.SSLError as exc:
+            raise Refused(f"{host}'s certificate is not trusted ({exc.reason})") from None
+        except (OSError, TimeoutError) as exc:
+            raise Refused(f"{host} could not be reached ({exc.strerror or 'timeout'})") from None
+        return Peer(reader, writer, h11.CLIENT)
+
+    async def _relay_body(self, client: Peer, upstream: Peer, entry: EgressEntry) -> None:
+        if client.conn.they_are_waiting_for_100_continue:
+            await client.send(h11.InformationalResponse(status_code=100, headers=[]))
+        while isinstance(event := await client.next_event(), h11.Data):
+            entry.bytes_sent += len(event.data)
+            self._count(len(event.data))
+            await upstream.send(event)
+        await upstream.send(h11.EndOfMessage())
+
+    async def _drain(self, client: Peer) -> None:
+        """Read what is left of a refused request's body, so the answer can follow."""
+        if client.conn.their_state is h11.SEND_BODY:
+            while isinstance(await client.next_event(), h11.Data):
+                pass
+
+    def _count(self, size: int) -> None:
+        self.bytes_moved += size
+        if self.bytes_moved > self.limits.max_bytes:
+            raise ConnectionAbortedError("the run's egress byte cap")
+
+    def _note(self, entry: EgressEntry) -> None:
+        if len(self.log) < MAX_LOG_ENTRIES:
+            self.log.append(entry)
+
+
+class Upstreams:
+    """A client connection's upstream connections, kept while they may be reused."""
+
+    def __init__(self) -> None:
+        self._peers: dict[tuple[str, str, int], Peer] = {}
+
+    async def get(self, scheme: str, host: str, port: int, dial: Any) -> Peer:
+        peer = self._peers.get((scheme, host, port))
+        if peer is None:
+            peer = self._peers[(scheme, host, port)] = await dial(scheme, host, port)
+        return peer
+
+    def done(self, scheme: str, host: str, port: int) -> None:
+        peer = self._peers.get((scheme, host, port))
+        if peer is not None and not peer.reusable():
+            self.drop(scheme, host, port)
+
+    def drop(self, scheme: str, host: str, port: int) -> None:
+        peer = self._peers.pop((scheme, host, port), None)
+        if peer is not None:
+            peer.close()
+
+    def close(self) -> None:
+        for peer in self._peers.values():
+            peer.close()
+        self._peers.clear()
+
+
+def _cert_name(host: str) -> str:
+    try:
+        return normalise_host(host)
+    except ValueError:
+        return "invalid.invalid"
+
+
+def _forwarded_headers(
+    request: h11.Request, host: str, port: int, scheme: str, credential: Any
+) -> list[tuple[bytes, bytes]]:
+    """The request's headers as they go upstream: no hop-by-hop ones, Host set to where
+    it goes, and the credential set in place of whatever the code sent."""
+    replaced = {b"host"}
+    set_header = credential.headers() if credential is not None else None
+    if set_header is not None:
+        replaced.add(set_header[0].lower().encode("latin-1"))
+    headers = [
+        (k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP and k not in replaced
+    ]
+    default_port = 443 if scheme == "https" else 80
+    authority = host if port == default_port else f"{host}:{port}"
+    headers.insert(0, (b"host", authority.encode("latin-1")))
+    if set_header is not None:
+        headers.append((set_header[0].encode("latin-1"), set_header[1].encode("latin-1")))
+    return headers
