@@ -15,8 +15,8 @@ MASK = "********"
 SECRET_AUTH_FIELDS = {
     "bearer": ("token",),
     "basic": ("password",),
-    "header": ("value",),
-    "query": ("value",),
+    "header": ("value", "token"),
+    "query": ("value", "token"),
 }
 
 

@@ -49,7 +49,7 @@ def _visible_execution(request: HttpRequest, execution_id: str) -> tuple[Executi
 
 def _fork_of(request: HttpRequest, execution_id: str) -> dict[str, Any] | None:
     try:
-        execution, _ = _visible_execution(request, execution_id)
+        execution, is_owner = _visible_execution(request, execution_id)
     except Http404:
         return None
     stored = execution.request
@@ -61,6 +61,9 @@ def _fork_of(request: HttpRequest, execution_id: str) -> dict[str, Any] | None:
         "stdin": stored.get("stdin", ""),
         "args": stored.get("args", []),
         "files": stored.get("files", []),
+        # Hosts and credential names, to the owner only (the secrets were masked before
+        # the record was kept).
+        "http": stored.get("http", {}) if is_owner else {},
         # Env values are masked in the record: the names come back, the values do not.
         "env": dict.fromkeys(stored.get("env", {}), ""),
         "limits": stored.get("limits", {}),
@@ -195,6 +198,9 @@ async def _start(request: HttpRequest) -> Execution:
     owner = await aplayground_owner(request)
     if owner is None:
         raise ApiError(401, "unauthorized", "sign in to run code")
+    if parsed.http and parsed.http.allow and is_guest(owner):
+        # Guests get no network: the playground must not be an anonymous open proxy.
+        raise JobInvalid("http", "sign in to let a run reach the network")
     job = _within_allowance(parsed, allowance)
     validate_job(
         job, max_timeout_s=allowance.max_timeout_s, max_memory_mib=allowance.max_memory_mib

@@ -7,6 +7,7 @@ output size, result size) and always disposes of the container afterwards.
 """
 
 import asyncio
+import hashlib
 import logging
 import time
 import weakref
@@ -102,6 +103,11 @@ class Engine:
         )
         self.factory = SandboxFactory(self.adapter, config.state_dir)
         self.egress = RunEgress(config.state_dir, config.egress)
+        # The egress CA's certificate, where sandboxes mount it as their system store;
+        # named by its digest, so that servers with CAs of their own never share one.
+        pem = self.egress.ca.certificate_pem
+        name = f"egress-ca-{hashlib.sha256(pem).hexdigest()[:16]}.crt"
+        self._ca_cert = self.factory.shared_file(name, pem)
         self._pools: dict[tuple[str, Family], WarmPool] = {}
         self.admission = FairAdmission(
             slots=config.max_concurrent_runs,
@@ -171,7 +177,7 @@ class Engine:
                 memory_mib=limits.DEFAULT_MEMORY_MIB,
                 cpus=self.config.cpus_per_run,
                 pids=self.config.pids_per_run,
-                ca_cert=self.egress.ca_cert,
+                ca_cert=self._ca_cert,
             )
             base = image == images.base_image_tag()
             size = self.config.pool_size if base else self.config.runtime_pool_size

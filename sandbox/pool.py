@@ -63,6 +63,17 @@ class SandboxFactory:
         self._start_slots = asyncio.Semaphore(limits.MAX_CONTAINER_STARTS)
         self._disposals: set[asyncio.Task[None]] = set()
 
+    def shared_file(self, name: str, data: bytes) -> str:
+        """A file every sandbox may mount read-only, beside their egress folders: a path
+        that tells a sandbox's /proc/self/mountinfo nothing of the host's layout."""
+        path = self._egress_root / name
+        if not path.exists() or path.read_bytes() != data:
+            partial = path.with_name(f".{name}.{uuid.uuid4().hex}")
+            partial.write_bytes(data)
+            partial.chmod(0o644)
+            partial.replace(path)
+        return str(path)
+
     async def start(self, spec: SandboxSpec) -> Sandbox:
         egress_dir = self._egress_root / uuid.uuid4().hex
         egress_dir.mkdir(parents=True, mode=0o755)

@@ -154,8 +154,9 @@ def sign_in(driver: WebDriver, server: LiveServer, username: str) -> None:
         "shell",
         "-c",
         "from django.contrib.auth.models import User\n"
-        f"User.objects.filter(username={username!r}).exists() or "
-        f"User.objects.create_user({username!r}, password={password!r})",
+        f"user, _ = User.objects.get_or_create(username={username!r})\n"
+        f"user.set_password({password!r})\n"
+        "user.save()",
     )
     driver.get(server.url + "/accounts/login/")
     driver.find_element(By.NAME, "username").send_keys(username)

@@ -14,6 +14,7 @@ from django.conf import settings
 from sandbox import images
 from sandbox.docker_adapter import DockerAdapter
 from sandbox.engine import Engine, EngineConfig, use_engine
+from tests.echo import EchoServers
 
 # The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests.
 pytest_plugins = ["tests.browser", "tests.echo"]
@@ -95,7 +96,7 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def sandpit_server(
-    base_image: str, tmp_path_factory: pytest.TempPathFactory
+    base_image: str, echo: EchoServers, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """Sandpit served by uvicorn in a process of its own, as `make run` serves it."""
     state = tmp_path_factory.mktemp("live-server")
@@ -110,6 +111,9 @@ def sandpit_server(
         "SANDBOX_MAX_CONCURRENT_RUNS": "3",
         "SANDBOX_MAX_QUEUED_RUNS": "2",
         "SANDPIT_MAX_LIST_PAGE_BYTES": str(LIVE_SERVER_MAX_LIST_PAGE_BYTES),
+        # http.allow reaches the echo servers under their fake names, and trusts their CA.
+        "SANDBOX_EGRESS_PIN": echo.pins_by_scheme(),
+        "SANDBOX_EGRESS_CA_BUNDLE": str(echo.ca_file),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env)

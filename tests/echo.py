@@ -9,7 +9,7 @@ included) while the code sees only a short answer. Paths: `/redirect?to=URL` ans
 import datetime
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,6 +57,7 @@ class EchoServers:
 def _handler(servers: EchoServers) -> type[BaseHTTPRequestHandler]:
     class Echo(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -132,21 +133,35 @@ def _test_ca(folder: Path) -> ssl.SSLContext:
     return context
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that hangs up mid-answer (the byte cap's test) is no news
+
+
 def _serve(server: ThreadingHTTPServer) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
-@pytest.fixture(scope="session")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServers]:
-    folder = tmp_path_factory.mktemp("echo")
+def start_echo(folder: Path) -> tuple[EchoServers, Callable[[], None]]:
+    """Both servers, serving in threads; and how to stop them."""
     context = _test_ca(folder)
-    plain = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    secure = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    plain = QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    secure = QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     servers = EchoServers(plain.server_address[1], secure.server_address[1], folder / "ca.crt")
     plain.RequestHandlerClass = secure.RequestHandlerClass = _handler(servers)
     secure.socket = context.wrap_socket(secure.socket, server_side=True)
     _serve(plain)
     _serve(secure)
+
+    def stop() -> None:
+        plain.shutdown()
+        secure.shutdown()
+
+    return servers, stop
+
+
+@pytest.fixture(scope="session")
+def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServers]:
+    servers, stop = start_echo(tmp_path_factory.mktemp("echo"))
     yield servers
-    plain.shutdown()
-    secure.shutdown()
+    stop()

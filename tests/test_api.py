@@ -126,13 +126,23 @@ def test_credentials_never_come_back_from_history(alice: rizaio.Riza) -> None:
         "query-secret-000",
         "env-secret-abc",
     ]
+    code = (
+        "import urllib.request\n"
+        "for host in ('api', 'a', 'other'):\n"
+        "    print(urllib.request.urlopen(f'https://{host}.example.test/history?page=2').read())"
+    )
     ran = alice.command.exec(
         language="python",
-        code="print('hi')",
+        code=code,
         env={"TOKEN": secrets[4]},
-        http={
+        http={  # type: ignore[arg-type]
             "allow": [
-                {"host": "api.example.com", "auth": {"bearer": {"token": secrets[0]}}},
+                {"host": "api.example.test", "auth": {"bearer": {"token": secrets[0]}}},
+                {"host": "a.example.test", "auth": {"query": {"key": "k", "token": secrets[3]}}},
+                {
+                    "host": "other.example.test",
+                    "auth": {"header": {"name": "X", "token": "hdr-t0-secret"}},
+                },
                 {
                     "host": "*.example.org",
                     "auth": {"basic": {"user_id": "me", "password": secrets[1]}},
@@ -150,9 +160,17 @@ def test_credentials_never_come_back_from_history(alice: rizaio.Riza) -> None:
     for secret in secrets:
         assert secret not in one
         assert secret not in listed
+    assert ran.exit_code == 0, ran.stderr
     request = json.loads(one)["details"]["request"]
-    assert request["http"]["allow"][0]["host"] == "api.example.com"
-    assert request["http"]["allow"][1]["auth"]["basic"]["user_id"] == "me"
+    assert request["http"]["allow"][0]["host"] == "api.example.test"
+    assert request["http"]["allow"][3]["auth"]["basic"]["user_id"] == "me"
+    egress = json.loads(one)["egress"]
+    assert [(e["host"], e["path"], e["status"], e["credential_added"]) for e in egress] == [
+        ("api.example.test", "/history?page=***", 200, True),
+        ("a.example.test", "/history?page=***", 200, True),
+        ("other.example.test", "/history?page=***", 200, True),
+    ]
+    assert "hdr-t0-secret" not in one + listed
     assert request["env"] == {"TOKEN": "********"}
 
 
@@ -196,7 +214,7 @@ def test_credentials_never_come_back_from_history(alice: rizaio.Riza) -> None:
         (
             {"code": "x", "language": "python", "http": {"allow": [{"host": "http://x.com/"}]}},
             "http.allow.0.host",
-            "pattern",
+            "not a valid host name",
         ),
     ],
 )

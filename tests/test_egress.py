@@ -75,6 +75,16 @@ const lib = require(url.protocol === 'https:' ? 'https' : 'http');
 lib.get(url, (res) => { res.setEncoding('utf8'); res.on('data', (d) => process.stdout.write(d)); });
 """,
     ),
+    # What axios does with HTTP(S)_PROXY: the whole URL, https included, sent to the proxy.
+    "node absolute-form, as axios": (
+        "javascript",
+        """
+const proxy = new URL(process.env.HTTPS_PROXY);
+const req = require('http').request({ host: proxy.hostname, port: proxy.port, path: process.argv[2] });
+req.on('response', (res) => { res.setEncoding('utf8'); res.on('data', (d) => process.stdout.write(d)); });
+req.end();
+""",
+    ),
     "typescript fetch": (
         "typescript",
         "const r: Response = await fetch(process.argv[2]); process.stdout.write(await r.text());",

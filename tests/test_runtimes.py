@@ -1,7 +1,8 @@
 """Custom runtimes through Riza's client: real builds with pip and npm, real runs on them.
 
-Builds reach PyPI and the npm registry, so they are few and small: one Python runtime
-(six) with a second, failing revision, and one JavaScript runtime (is-number).
+Builds reach the package indexes, so they are few and small: one Python runtime (six,
+and requests and httpx for the egress tests) with a second, failing revision, and one
+JavaScript runtime (is-number).
 """
 
 import time
@@ -12,6 +13,7 @@ import pytest
 import rizaio
 
 from tests.conftest import LiveServer
+from tests.echo import EchoServers
 
 BUILD_WAIT_S = 600
 
@@ -31,6 +33,9 @@ def wait_for_build(client: rizaio.Riza, runtime_id: str, revision_id: str) -> st
     while time.monotonic() < deadline:
         revision = client.runtimes.revisions.get(revision_id, runtime_id=runtime_id)
         if revision.status not in ("pending", "building"):
+            if revision.status == "failed":
+                reason = getattr(revision, "failure_reason", "")  # ours, beyond Riza's
+                print(f"{revision_id} failed: {reason}")  # shown when a test fails
             return revision.status
         time.sleep(1)
     raise AssertionError(f"{revision_id} still building after {BUILD_WAIT_S} s")
@@ -44,7 +49,8 @@ def built(sandpit_server: LiveServer) -> Iterator[Built]:
     python = client.runtimes.create(
         name="with six",
         language="python",
-        manifest_file={"name": "requirements.txt", "contents": "six==1.17.0\n"},
+        # requests and httpx: the egress tests' third-party clients.
+        manifest_file={"name": "requirements.txt", "contents": "six==1.17.0\nrequests\nhttpx\n"},
         additional_python_imports="six",
     )
     js = client.runtimes.create(
@@ -213,3 +219,33 @@ def test_a_refused_runtime_leaves_nothing_behind(built: Built) -> None:
         )
     assert refused.value.body["error"]["field"] == "additional_python_imports"  # type: ignore[index]
     assert [r.id for r in built.client.runtimes.list()] == before
+
+
+RUNTIME_CLIENTS = {
+    "requests": (
+        "python",
+        "import requests\nprint(requests.get('https://api.example.test/requests').text, end='')",
+    ),
+    "httpx": (
+        "python",
+        "import httpx\nprint(httpx.get('https://api.example.test/httpx').text, end='')",
+    ),
+}
+
+
+@pytest.mark.parametrize("client", RUNTIME_CLIENTS)
+def test_third_party_clients_go_out_through_http_allow(
+    built: Built, echo: EchoServers, client: str
+) -> None:
+    language, code = RUNTIME_CLIENTS[client]
+    revision = built.python_revision
+    result = built.client.command.exec(
+        language=language,  # type: ignore[arg-type]
+        code=code,
+        runtime_revision_id=revision,
+        http={
+            "allow": [{"host": "api.example.test", "auth": {"bearer": {"token": f"t-{client}"}}}]
+        },
+    )
+    assert (result.exit_code, result.stdout) == (0, f"ok /{client}\n"), result.stderr
+    assert echo.requests_for(f"/{client}")[-1].headers["Authorization"] == f"Bearer t-{client}"

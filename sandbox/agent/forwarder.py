@@ -48,6 +48,9 @@ def relay(client: socket.socket, socket_path: str) -> None:
 def serve(listener: socket.socket, socket_path: str) -> None:
     while True:
         client, _ = listener.accept()
+        # What the proxy sends in pieces (a response's head, then its body) goes on at
+        # once: Nagle's wait for an ACK would add the client's delayed-ACK 40 ms.
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         threading.Thread(target=relay, args=(client, socket_path), daemon=True).start()
 
 

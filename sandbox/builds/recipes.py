@@ -51,6 +51,9 @@ COMMON_ENV = {
     "npm_config_fund": "false",
     "npm_config_audit": "false",
     "npm_config_cache": f"{BUILD_MOUNT}/npm-cache",
+    # Fewer sockets than the fetch proxy's cap of open tunnels (egress/tunnel.py), which
+    # npm's default would pass on a manifest with a few dependencies.
+    "npm_config_maxsockets": "8",
 }
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 ONLINE_ENV = {

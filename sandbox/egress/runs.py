@@ -44,10 +44,6 @@ class RunEgress:
             max_bytes=settings.max_bytes,
         )
 
-    @property
-    def ca_cert(self) -> str:
-        return str(self.ca.cert_path)
-
     def proxy(self, folder: Path, rules: Sequence[Rule], deadline: float) -> EgressProxy:
         return EgressProxy(
             folder,

@@ -10,16 +10,25 @@ class FromEnv {
   constructor(name) { this.name = name; }
 }
 
+// The secret part of each http.allow credential kind.
+const SECRETS = { bearer: 'token', basic: 'password', header: 'value', query: 'value' };
+
 function request(body) {
   const { mode, ...fields } = body;
-  const env = fields.env
-    ? Object.fromEntries(Object.keys(fields.env).map((name) => [name, new FromEnv(name)]))
-    : undefined;
-  return {
-    path: mode === 'function' ? '/v1/execute-function' : '/v1/execute',
-    mode,
-    fields: env ? { ...fields, env } : fields,
-  };
+  if (fields.env) {
+    fields.env = Object.fromEntries(Object.keys(fields.env).map((name) => [name, new FromEnv(name)]));
+  }
+  if (fields.http?.allow) {
+    // Credentials too come from the environment: HTTP_AUTH_1 for the first rule, and so on.
+    const allow = fields.http.allow.map((rule, i) => {
+      const [kind] = Object.keys(rule.auth || {});
+      if (!kind) return rule;
+      const auth = { ...rule.auth[kind], [SECRETS[kind]]: new FromEnv(`HTTP_AUTH_${i + 1}`) };
+      return { ...rule, auth: { [kind]: auth } };
+    });
+    fields.http = { allow };
+  }
+  return { path: mode === 'function' ? '/v1/execute-function' : '/v1/execute', mode, fields };
 }
 
 // JSON, with each env value written by `write(name)`.

@@ -6,6 +6,7 @@ import {
 import { highlightFor } from './highlight.js';
 import { modeFor } from './modes.js';
 import { setUpDialogs } from './dialogs.js';
+import { fromRequest, setUpHttpAccess } from './http-access.js';
 import { clear, elements, renderState, showNotice, showStatus, watch } from './run-view.js';
 
 const STORAGE_KEY = 'sandpit.editor.v1';
@@ -107,6 +108,7 @@ function loadSaved() {
       language: fork.language, mode: fork.mode, code: fork.code, input: fork.input || DEFAULT_INPUT,
       stdin: fork.stdin, args: (fork.args || []).join('\n'),
       env: Object.keys(fork.env || {}).map((name) => [name, '']),
+      http: fromRequest(fork.http?.allow),
       files: (fork.files || []).map((f) => [f.path, f.contents]),
       timeout: fork.limits?.execution_timeout ?? '', memory: fork.limits?.memory_size ?? '',
       runtime: fork.runtime_revision_id || '',
@@ -151,6 +153,8 @@ function rows(container) {
 
 $('add-env').addEventListener('click', () => { addRow($('env'), 'env'); changed(); });
 $('add-file').addEventListener('click', () => { addRow($('files'), 'file'); changed(); });
+const httpAccess = setUpHttpAccess($('http'), () => changed());
+$('add-host')?.addEventListener('click', () => { httpAccess.add(); changed(); });
 
 // --- state: restore, persist, keep the example when untouched ------------------------
 $('language').value = saved.language || 'python';
@@ -162,6 +166,7 @@ $('memory').value = saved.memory || '';
 if ($('runtime')) $('runtime').value = saved.runtime || '';
 for (const [name] of saved.env || []) addRow($('env'), 'env', name, ''); // values never persist
 for (const [path, contents] of saved.files || []) addRow($('files'), 'file', path, contents);
+httpAccess.restore(saved.http); // hosts and credential names; secrets never persist
 
 let saveTimer = null;
 function changed() {
@@ -170,6 +175,7 @@ function changed() {
   checkInput();
   $('env-count').textContent = rows($('env')).length ? `(${rows($('env')).length})` : '';
   $('file-count').textContent = rows($('files')).length ? `(${rows($('files')).length})` : '';
+  if ($('http-count')) $('http-count').textContent = httpAccess.saved().length ? `(${httpAccess.saved().length})` : '';
 }
 
 function persist() {
@@ -181,6 +187,7 @@ function persist() {
     stdin: $('stdin').value,
     args: $('args').value,
     env: rows($('env')).map(([name]) => [name, '']),
+    http: httpAccess.saved(),
     files: rows($('files')),
     timeout: $('timeout').value,
     memory: $('memory').value,
@@ -247,6 +254,8 @@ function requestBody() {
   if ($('runtime')?.value) body.runtime_revision_id = $('runtime').value;
   const env = Object.fromEntries(rows($('env')).filter(([name]) => name));
   if (Object.keys(env).length) body.env = env;
+  const allow = httpAccess.rules();
+  if (allow.length) body.http = { allow };
   const files = rows($('files')).filter(([path]) => path).map(([path, contents]) => ({ path, contents }));
   if (files.length) body.files = files;
   const limits = {};

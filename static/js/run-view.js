@@ -30,6 +30,8 @@ export function elements(root = document) {
     outputSection: get('output-section'),
     outputStatus: get('output-status'),
     permalink: get('permalink'),
+    egressSection: get('egress-section'),
+    egress: root.querySelector('#egress-section tbody'),
   };
 }
 
@@ -54,6 +56,8 @@ export function clear(els) {
   els.stderr.textContent = '';
   els.output.textContent = '';
   els.outputSection.hidden = true;
+  els.egressSection.hidden = true;
+  els.egress.textContent = '';
   els.meta.textContent = '';
   showNotice(els, '');
 }
@@ -99,6 +103,33 @@ export function renderState(els, state, onLine) {
       state.output_status === 'valid' ? JSON.stringify(state.output, null, 2) : '—';
   }
   if (state.error_reason && state.status === 'error') showNotice(els, state.error_reason);
+  renderEgress(els, state.egress || []);
+}
+
+const cell = (text, className) => {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+};
+
+// The run's requests through its egress proxy: what went out, and what was refused why.
+export function renderEgress(els, entries) {
+  els.egress.textContent = '';
+  els.egressSection.hidden = entries.length === 0;
+  for (const e of entries) {
+    const row = document.createElement('tr');
+    const port = [80, 443].includes(e.port) ? '' : `:${e.port}`;
+    row.append(
+      cell(`${e.method} ${e.host}${port}${e.path}`, 'wrap'),
+      cell(e.refused ? `refused: ${e.refused}` : String(e.status ?? '—'), e.refused ? 'refused' : ''),
+      cell(`${e.bytes_sent} B`),
+      cell(`${e.bytes_received} B`),
+      cell(`${e.duration_ms} ms`),
+      cell(e.credential_added ? 'added' : '—'),
+    );
+    els.egress.append(row);
+  }
 }
 
 // Watch a run. Resolves with the final state when the run is over or the socket closes.
