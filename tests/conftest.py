@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from sandbox import images
-from sandbox.docker_adapter import DockerAdapter
-from sandbox.engine import Engine, EngineConfig, use_engine
-from tests.echo import EchoServers
+# Plugins of this folder (below) get pytest's assertion rewriting though imported here.
+pytest.register_assert_rewrite("tests.browser", "tests.echo")
+
+from sandbox import images  # noqa: E402
+from sandbox.docker_adapter import DockerAdapter  # noqa: E402
+from sandbox.engine import Engine, EngineConfig, use_engine  # noqa: E402
+from tests.echo import EchoServers  # noqa: E402
 
 # The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests.
 pytest_plugins = ["tests.browser", "tests.echo"]
