@@ -1,6 +1,7 @@
 """http.allow end to end: real sandboxes, the real proxy, echo servers on loopback."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -272,3 +273,26 @@ print(r.status, r.read().decode(), end="")
 """
     result = await run(egress_engine, "python", code, allow("api.example.test"))
     assert result.stdout.startswith("403 Sandpit: protocol upgrades")
+
+
+async def test_an_allowed_host_that_cannot_be_reached_is_a_502(
+    tmp_path_factory: pytest.TempPathFactory, engine_config: EngineConfig, echo: EchoServers
+) -> None:
+    # A pin to a port nothing listens on, and the echo server under a name its CA did
+    # not sign for: allowed, but nothing to talk to that the proxy trusts.
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead = unused.getsockname()[1]
+    pins = f"dead.example.test=127.0.0.1:{dead},wrong.test=127.0.0.1:{echo.https_port}"
+    egress = EgressSettings(pins=parse_pins(pins), ca_bundle=str(echo.ca_file))
+    config = replace(engine_config, instance=f"{engine_config.instance}-dead", pool_size=0)
+    engine = Engine(replace(config, egress=egress))
+    try:
+        dead_end = await get(engine, "https://dead.example.test/x", allow("dead.example.test"))
+        untrusted = await get(engine, "https://wrong.test/x", allow("wrong.test"))
+    finally:
+        await engine.close()
+        engine.adapter.close()
+    assert dead_end.stdout.startswith("502 Sandpit: dead.example.test could not be reached")
+    assert untrusted.stdout.startswith("502 Sandpit: wrong.test's certificate is not trusted")
+    assert dead_end.egress[0]["status"] == 502

@@ -81,6 +81,18 @@ class EgressEntry:
 class Refused(Exception):
     """The request may not go out; the message is the one-line reason the code gets."""
 
+    status = 403
+
+
+class Unreachable(Refused):
+    """The request was allowed, but its host could not be reached or not be trusted."""
+
+    status = 502
+
+
+class CapReached(ConnectionAbortedError):
+    """The run moved its cap of bytes: its connection ends where it stands."""
+
 
 @dataclass(frozen=True)
 class EgressLimits:
@@ -294,7 +306,7 @@ class EgressProxy:
             while isinstance(response, h11.InformationalResponse):
                 response = await upstream.next_event()
             if not isinstance(response, h11.Response):
-                raise Refused(f"{host} closed the connection without answering")
+                raise Unreachable(f"{host} closed the connection without answering")
             entry.status = response.status_code
             kept = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
             await client.send(
@@ -308,11 +320,24 @@ class EgressProxy:
             upstreams.done(scheme, host, port)
         except Refused as refusal:
             entry.refused = str(refusal)
-            entry.status = 403
+            entry.status = refusal.status
             if client.conn.our_state is h11.SEND_RESPONSE:
                 await self._drain(client)
-                await client.send(*_answer(403, f"Sandpit: {refusal}"))
+                await client.send(*_answer(refusal.status, f"Sandpit: {refusal}"))
             upstreams.drop(scheme, entry.host, port)
+        except CapReached as cap:
+            entry.refused = str(cap)
+            upstreams.drop(scheme, entry.host, port)
+            raise  # the connection ends here, mid-message
+        except (h11.ProtocolError, OSError) as exc:
+            upstreams.drop(scheme, entry.host, port)
+            upstream_fault = not isinstance(exc, h11.LocalProtocolError)
+            if not (upstream_fault and client.conn.our_state is h11.SEND_RESPONSE):
+                raise
+            entry.status = 502
+            entry.refused = f"{entry.host} failed to answer ({type(exc).__name__})"
+            await self._drain(client)
+            await client.send(*_answer(502, f"Sandpit: {entry.refused}"))
         finally:
             entry.duration_ms = int((time.monotonic() - started) * 1000)
             self._note(entry)
@@ -350,9 +375,11 @@ class EgressProxy:
                     server_hostname=host if scheme == "https" else None,
                 )
         except ssl.SSLError as exc:
-            raise Refused(f"{host}'s certificate is not trusted ({exc.reason})") from None
+            raise Unreachable(f"{host}'s certificate is not trusted ({exc.reason})") from None
         except (OSError, TimeoutError) as exc:
-            raise Refused(f"{host} could not be reached ({exc.strerror or 'timeout'})") from None
+            raise Unreachable(
+                f"{host} could not be reached ({exc.strerror or 'timeout'})"
+            ) from None
         return Peer(reader, writer, h11.CLIENT)
 
     async def _relay_body(self, client: Peer, upstream: Peer, entry: EgressEntry) -> None:
@@ -367,13 +394,13 @@ class EgressProxy:
     async def _drain(self, client: Peer) -> None:
         """Read what is left of a refused request's body, so the answer can follow."""
         if client.conn.their_state is h11.SEND_BODY:
-            while isinstance(await client.next_event(), h11.Data):
-                pass
+            while isinstance(event := await client.next_event(), h11.Data):
+                self._count(len(event.data))  # a refused body still counts to the cap
 
     def _count(self, size: int) -> None:
         self.bytes_moved += size
         if self.bytes_moved > self.limits.max_bytes:
-            raise ConnectionAbortedError("the run's egress byte cap")
+            raise CapReached(f"the run passed its cap of {self.limits.max_bytes} bytes")
 
     def _note(self, entry: EgressEntry) -> None:
         if len(self.log) < MAX_LOG_ENTRIES:
