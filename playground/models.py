@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from sandbox.ids import new_execution_id
+from sandbox.ids import new_execution_id, new_secret_id, new_tool_id, new_tool_revision_id
 from sandbox.jobs import RunResult, RunStatus
 
 
@@ -90,6 +90,9 @@ class Execution(models.Model):
     error_reason = models.TextField(blank=True, default="")
     # The custom runtime revision it ran on; blank for the base image.
     runtime_revision_id = models.CharField(max_length=40, blank=True, default="")
+    # A tool's run: the tool and the revision of it that ran.
+    tool_id = models.CharField(max_length=40, blank=True, default="")
+    tool_revision_id = models.CharField(max_length=40, blank=True, default="")
     # Anyone with the link may see a shared run; its id is unguessable (80 random bits).
     is_shared = models.BooleanField(default=False)
     # The server instance that ran it: a restart fails only its own unfinished runs.
@@ -137,6 +140,71 @@ class Execution(models.Model):
         if not self.stderr.endswith(reason + "\n"):
             self.stderr += f"Sandpit: {reason}\n"
         self.finished_at = timezone.now()
+
+
+class Secret(models.Model):
+    """A value runs may use (in env, in http auth) and nobody may read back."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_secret_id, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="secrets"
+    )
+    name = models.CharField(max_length=128)
+    # A Fernet token (playground/secret_box.py); the value is never stored in clear.
+    ciphertext = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="secret_name_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+class Tool(models.Model):
+    """A saved function, versioned: each update is a new revision, and old ones still run."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_tool_id, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tools"
+    )
+    current_revision = models.ForeignKey(
+        "ToolRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        revision = self.current_revision
+        return f"{revision.name if revision else '?'} ({self.id})"
+
+
+class ToolRevision(models.Model):
+    """One version of a tool: all of what it is, as it was saved."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=new_tool_revision_id, editable=False
+    )
+    tool = models.ForeignKey(Tool, on_delete=models.CASCADE, related_name="revisions")
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True, default="")
+    language = models.CharField(max_length=16)
+    code = models.TextField()
+    input_schema = models.JSONField(default=dict, blank=True)
+    runtime_revision_id = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
 
 
 _STATUS_OF_RUN = {

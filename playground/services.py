@@ -92,8 +92,9 @@ async def execution_create(
     job: Job,
     request: dict[str, Any],
     runtime_revision_id: str | None = None,
+    tool: tuple[str, str] = ("", ""),
 ) -> Execution:
-    """Record an accepted, prepared run as queued."""
+    """Record an accepted, prepared run as queued (a tool's: with its id and revision)."""
     return await Execution.objects.acreate(
         owner=owner,
         kind=kind,
@@ -103,6 +104,8 @@ async def execution_create(
             mask_request(request), max_bytes=settings.SANDPIT_MAX_STORED_REQUEST_BYTES
         ),
         runtime_revision_id=runtime_revision_id or "",
+        tool_id=tool[0],
+        tool_revision_id=tool[1],
         node=settings.SANDBOX_INSTANCE,
     )
 
@@ -165,6 +168,7 @@ async def execution_accept(
     job: Job,
     request: dict[str, Any],
     runtime_revision_id: str | None = None,
+    tool: tuple[str, str] = ("", ""),
 ) -> tuple[Execution, Job]:
     """Check the job, put it on its revision's image, and record it as queued.
 
@@ -174,7 +178,12 @@ async def execution_accept(
     get_engine().refuse_if_busy(job.tenant)
     job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
     execution = await execution_create(
-        owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
+        owner=owner,
+        kind=kind,
+        job=job,
+        request=request,
+        runtime_revision_id=runtime_revision_id,
+        tool=tool,
     )
     return execution, job
 
@@ -186,10 +195,16 @@ async def execution_run(
     job: Job,
     request: dict[str, Any],
     runtime_revision_id: str | None = None,
+    tool: tuple[str, str] = ("", ""),
 ) -> Execution:
     """Accept the run, run it, and return it finished: the API's path."""
     execution, job = await execution_accept(
-        owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
+        owner=owner,
+        kind=kind,
+        job=job,
+        request=request,
+        runtime_revision_id=runtime_revision_id,
+        tool=tool,
     )
     return await execution_execute(execution=execution, job=job)
 

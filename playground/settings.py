@@ -217,6 +217,9 @@ SANDBOX_BUILD_INDEX_HOSTS = envstr("SANDBOX_BUILD_INDEX_HOSTS", "")
 # "name=ip:port,...": the egress proxies connect there for that name instead of resolving
 # it, even when the address is loopback or private: an operator's deliberate exception.
 SANDBOX_EGRESS_PIN = envstr("SANDBOX_EGRESS_PIN", "")
+# Fernet keys for secrets at rest, comma-separated (the first encrypts); unset, one is made
+# in the state folder at first use. See playground/secret_box.py.
+SANDPIT_SECRETS_KEY = envstr("SANDPIT_SECRETS_KEY", "")
 # http.allow: the ports a run may reach ("80,443"), and per run the connections open at
 # once and the bytes both ways. Upstream TLS is checked against the host's CA bundle, or
 # this file (a machine behind a TLS-inspecting proxy needs its bundle here).

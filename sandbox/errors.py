@@ -46,3 +46,7 @@ class JobInvalid(Invalid):
 
 class RuntimeInvalid(Invalid):
     """A custom runtime's or revision's request breaks a rule."""
+
+
+class NameTaken(Invalid):
+    """The owner already has one of that name (a secret): a 409, naming the field."""

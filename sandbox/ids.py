@@ -35,3 +35,15 @@ def new_runtime_id() -> str:
 
 def new_revision_id() -> str:
     return f"rev_{new_ulid()}"
+
+
+def new_secret_id() -> str:
+    return f"sec_{new_ulid()}"
+
+
+def new_tool_id() -> str:
+    return f"tool_{new_ulid()}"
+
+
+def new_tool_revision_id() -> str:
+    return f"toolrev_{new_ulid()}"

@@ -14,7 +14,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from sandbox.errors import EngineBusy, EngineError, EngineUnavailable, Invalid, TenantBusy
+from sandbox.errors import (
+    EngineBusy,
+    EngineError,
+    EngineUnavailable,
+    Invalid,
+    NameTaken,
+    TenantBusy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,8 @@ def api_error_of(exc: Exception) -> ApiError:
     """The answer to an exception a service or a guard raised; 500 for anything else."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, NameTaken):
+        return ApiError(409, "conflict", str(exc), exc.field)
     if isinstance(exc, Invalid):
         return ApiError(400, "invalid_request", str(exc), exc.field)
     if isinstance(exc, TenantBusy):

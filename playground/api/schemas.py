@@ -39,7 +39,7 @@ class BasicAuth(StrictSchema):
     password: StrictStr = ""
 
 
-def _token_is_value(data: Any) -> Any:
+def token_is_value(data: Any) -> Any:
     """Riza's docs say `token` where its client says `value`: take either."""
     if isinstance(data, dict) and "token" in data and "value" not in data:
         data = {**data, "value": data["token"]}
@@ -51,14 +51,14 @@ class HeaderAuth(StrictSchema):
     name: StrictStr
     value: StrictStr
 
-    _token = model_validator(mode="before")(_token_is_value)
+    _token = model_validator(mode="before")(token_is_value)
 
 
 class QueryAuth(StrictSchema):
     key: StrictStr
     value: StrictStr
 
-    _token = model_validator(mode="before")(_token_is_value)
+    _token = model_validator(mode="before")(token_is_value)
 
 
 class HttpAuth(StrictSchema):

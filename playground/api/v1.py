@@ -19,6 +19,7 @@ from playground.api.schemas import (
     ExecutionListOut,
     ExecutionOut,
 )
+from playground.api.tools import router as tools_router
 from playground.models import ApiKey, Execution
 from playground.serializers import (
     api_execution,
@@ -56,6 +57,7 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("/", runtimes_router)
+api.add_router("/", tools_router)
 
 
 def _owner(request: HttpRequest) -> Any:

@@ -1,0 +1,193 @@
+"""Tools: saved, versioned functions with a JSON Schema for their input.
+
+Every change is a new revision; the tool's current revision is what runs unless a call
+names another. A call's input is checked against its revision's schema before anything
+runs, and its secrets are resolved on the host at run time (playground/vault.py).
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.db import transaction
+from jsonschema.exceptions import best_match
+
+from playground import services, vault
+from playground.models import Execution, Tool, ToolRevision
+from sandbox.errors import Invalid
+from sandbox.jobs import Job, JobKind, Limits
+from sandbox.languages import LANGUAGES, Language, names
+from sandbox.models import RuntimeRevision
+
+MAX_NAME_CHARS = 128
+MAX_DESCRIPTION_CHARS = 8192
+REQUIRED = re.compile(r"^'(.+)' is a required property$")
+
+
+@dataclass(frozen=True)
+class ToolFields:
+    """What a revision is made of; an update changes some of them."""
+
+    name: str
+    code: str
+    language: str
+    description: str = ""
+    input_schema: Mapping[str, Any] | None = None
+    runtime_revision_id: str = ""
+
+
+def check_schema(schema: Any) -> None:
+    """Invalid("input_schema") unless it is a JSON Schema object its own metaschema takes."""
+    if not isinstance(schema, dict):
+        raise Invalid("input_schema", "must be a JSON Schema object")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path)
+        raise Invalid(
+            "input_schema",
+            f"is not valid JSON Schema{' at ' + where if where else ''}: {exc.message}",
+        ) from None
+
+
+def check_input(schema: Mapping[str, Any], value: Any) -> None:
+    """Invalid naming the part of the input at fault (`input.a.0`), saying what was wanted."""
+    if not schema:
+        return
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = best_match(validator.iter_errors(value))
+    if error is None:
+        return
+    path = [str(p) for p in error.absolute_path]
+    missing = REQUIRED.match(error.message) if error.validator == "required" else None
+    if missing:
+        path.append(missing.group(1))
+    raise Invalid(".".join(["input", *path]), error.message)
+
+
+async def _check(owner: User, fields: ToolFields) -> None:
+    if not fields.name.strip() or len(fields.name) > MAX_NAME_CHARS:
+        raise Invalid("name", f"must be 1 to {MAX_NAME_CHARS} characters")
+    if fields.language not in LANGUAGES:
+        raise Invalid("language", f"must be one of {names()}")
+    if len(fields.description) > MAX_DESCRIPTION_CHARS:
+        raise Invalid("description", f"is longer than {MAX_DESCRIPTION_CHARS} characters")
+    if fields.input_schema is not None:
+        check_schema(fields.input_schema)
+    if fields.runtime_revision_id:
+        exists = await RuntimeRevision.objects.filter(
+            id=fields.runtime_revision_id, runtime__owner=owner, runtime__deleted_at__isnull=True
+        ).aexists()
+        if not exists:
+            raise Invalid(
+                "runtime_revision_id", f"no runtime revision {fields.runtime_revision_id!r}"
+            )
+
+
+def _save_revision(tool: Tool, fields: ToolFields) -> ToolRevision:
+    with transaction.atomic():
+        if tool._state.adding:
+            tool.save()
+        revision = ToolRevision.objects.create(
+            tool=tool,
+            name=fields.name,
+            description=fields.description,
+            language=fields.language,
+            code=fields.code,
+            input_schema=dict(fields.input_schema or {}),
+            runtime_revision_id=fields.runtime_revision_id,
+        )
+        tool.current_revision = revision
+        tool.save(update_fields=["current_revision"])
+    return revision
+
+
+async def tool_create(*, owner: User, fields: ToolFields) -> Tool:
+    """A tool and its first revision. Invalid, and nothing written, for bad fields."""
+    await _check(owner, fields)
+    tool = Tool(owner=owner)
+    await sync_to_async(_save_revision)(tool, fields)
+    return tool
+
+
+async def tool_update(*, tool: Tool, changes: Mapping[str, Any]) -> Tool:
+    """A new revision: the current one with `changes`; the old one stays runnable."""
+    current = tool.current_revision
+    assert current is not None
+    fields = ToolFields(
+        name=changes.get("name", current.name),
+        code=changes.get("code", current.code),
+        language=changes.get("language", current.language),
+        description=changes.get("description", current.description),
+        input_schema=changes.get("input_schema", current.input_schema),
+        runtime_revision_id=changes.get("runtime_revision_id", current.runtime_revision_id),
+    )
+    await _check(tool.owner, fields)
+    await sync_to_async(_save_revision)(tool, fields)
+    return tool
+
+
+async def revision_of(tool: Tool, revision_id: str | None) -> ToolRevision:
+    if not revision_id:
+        assert tool.current_revision is not None
+        return tool.current_revision
+    revision = await ToolRevision.objects.filter(tool=tool, id=revision_id).afirst()
+    if revision is None:
+        raise Invalid("revision_id", f"tool {tool.id} has no revision {revision_id!r}")
+    return revision
+
+
+async def tool_execute(
+    *,
+    owner: User,
+    tool: Tool,
+    input: Any,
+    env: Sequence[Mapping[str, Any]] = (),
+    http_allow: Sequence[Mapping[str, Any]] = (),
+    revision_id: str | None = None,
+    request: dict[str, Any],
+) -> Execution:
+    """Run a revision of the tool on `input`, recorded as a run of kind tool.
+
+    `request` is what was asked, with secret references as references; the stored copy
+    is masked as every request is.
+    """
+    revision = await revision_of(tool, revision_id)
+    check_input(revision.input_schema, input)
+    job = Job(
+        kind=JobKind.FUNCTION,
+        language=Language(revision.language),
+        code=revision.code,
+        input=input,
+        env=await vault.resolve_env(owner=owner, env=env),
+        http_allow=await vault.resolve_http(owner=owner, allow=http_allow),
+        limits=Limits(),
+    )
+    return await services.execution_run(
+        owner=owner,
+        kind=Execution.Kind.TOOL,
+        job=job,
+        request=request,
+        runtime_revision_id=revision.runtime_revision_id or None,
+        tool=(tool.id, revision.id),
+    )
+
+
+def tool_shape(tool: Tool, revision: ToolRevision | None = None) -> dict[str, Any]:
+    """Riza's Tool: the tool as its current (or the given) revision has it."""
+    revision = revision or tool.current_revision
+    assert revision is not None
+    return {
+        "id": tool.id,
+        "name": revision.name,
+        "description": revision.description,
+        "code": revision.code,
+        "language": revision.language,
+        "input_schema": revision.input_schema,
+        "revision_id": revision.id,
+        "runtime_revision_id": revision.runtime_revision_id or None,
+    }
