@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from playground.live import build_line_sink
+from playground.mcp_server import mcp_endpoint
 from playground.services import executions_fail_interrupted
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import get_engine
@@ -39,8 +40,10 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             except EngineError as exc:
                 # Serve anyway: runs answer 503 until the engine is back.
                 log.error("the sandbox engine did not start: %s", exc)
+            await mcp_endpoint.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await mcp_endpoint.stop()
             await get_engine().close()
             await send({"type": "lifespan.shutdown.complete"})
             return

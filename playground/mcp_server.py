@@ -1,0 +1,268 @@
+"""Sandpit as an MCP server at /mcp (Streamable HTTP), on the official `mcp` SDK.
+
+Authenticated by the API's keys (`Authorization: Bearer sp_...`). It offers a tool that
+runs code, each of the key owner's saved tools under its own name, description and
+input schema, and tools to create and update saved tools. Every call that runs code is
+an execution on the record, like an API call.
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+from typing import Any
+
+import mcp.types as types
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+from playground import services
+from playground import tools as tool_services
+from playground.api.errors import UNAUTHORIZED, ApiError, api_error_of, error_body
+from playground.api.guard import bearer_token
+from playground.models import Execution, Tool
+from playground.ratelimits import refuse_over_rate
+from playground.serializers import execution_state
+from sandbox.errors import EngineError, Invalid
+from sandbox.jobs import Job, JobKind
+from sandbox.languages import LANGUAGES, Language
+
+PATH = "/mcp"
+OWNER_KEY = "sandpit.owner_id"
+MCP_NAME = re.compile(r"[^A-Za-z0-9_-]")
+LANGUAGE_NAMES = list(LANGUAGES)
+
+RUN_CODE = types.Tool(
+    name="run_code",
+    description=(
+        "Run Python, JavaScript or TypeScript in a fresh sandbox and return its stdout, "
+        "stderr, exit code and duration. With `input`, the code must define a function "
+        "execute(input), and its return value comes back as `output`."
+    ),
+    inputSchema={
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "description": "the program"},
+            "language": {"type": "string", "enum": LANGUAGE_NAMES},
+            "input": {"description": "for a function: the argument of execute(input)"},
+            "stdin": {"type": "string", "description": "for a script: its standard input"},
+        },
+        "required": ["code", "language"],
+    },
+)
+TOOL_FIELDS = {
+    "name": {"type": "string"},
+    "code": {"type": "string", "description": "must define execute(input)"},
+    "language": {"type": "string", "enum": LANGUAGE_NAMES},
+    "description": {"type": "string"},
+    "input_schema": {"type": "object", "description": "a JSON Schema for the input"},
+}
+CREATE_TOOL = types.Tool(
+    name="create_tool",
+    description="Save a function as a Sandpit tool; it appears in this list at once.",
+    inputSchema={
+        "type": "object",
+        "properties": TOOL_FIELDS,
+        "required": ["name", "code", "language"],
+    },
+)
+UPDATE_TOOL = types.Tool(
+    name="update_tool",
+    description="Change a saved tool: a new revision, which becomes the current one.",
+    inputSchema={
+        "type": "object",
+        "properties": {"tool_id": {"type": "string"}, **TOOL_FIELDS},
+        "required": ["tool_id"],
+    },
+)
+BUILT_IN = {tool.name: tool for tool in (RUN_CODE, CREATE_TOOL, UPDATE_TOOL)}
+
+server: Server[Any, Any] = Server("sandpit")
+
+
+async def _owner() -> User:
+    request = server.request_context.request
+    assert request is not None
+    return await User.objects.aget(pk=request.scope[OWNER_KEY])
+
+
+def mcp_name(tool: Tool, taken: set[str]) -> str:
+    """The tool's name as MCP allows one; its id when another tool took that name."""
+    assert tool.current_revision is not None
+    name = MCP_NAME.sub("_", tool.current_revision.name)[:64] or tool.id
+    return tool.id if name in taken else name
+
+
+async def _saved_tools(owner: User) -> dict[str, Tool]:
+    taken = set(BUILT_IN)
+    found: dict[str, Tool] = {}
+    query = Tool.objects.filter(owner=owner).select_related("current_revision", "owner")
+    async for tool in query.order_by("id"):
+        name = mcp_name(tool, taken)
+        taken.add(name)
+        found[name] = tool
+    return found
+
+
+@server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
+async def list_tools() -> list[types.Tool]:
+    saved = await _saved_tools(await _owner())
+    listed = list(BUILT_IN.values())
+    for name, tool in saved.items():
+        revision = tool.current_revision
+        assert revision is not None
+        schema = revision.input_schema or {"type": "object"}
+        listed.append(types.Tool(name=name, description=revision.description, inputSchema=schema))
+    return listed
+
+
+@server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
+async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A result as structured content; an error (a bad input, a busy engine) as an MCP
+    tool error with the API's message."""
+    owner = await _owner()
+    try:
+        if name == RUN_CODE.name:
+            return await _run_code(owner, arguments)
+        if name in (CREATE_TOOL.name, UPDATE_TOOL.name):
+            return await _manage(owner, name, arguments)
+        tool = (await _saved_tools(owner)).get(name)
+        if tool is None:
+            raise Invalid("name", f"there is no tool named {name!r}")
+        execution = await tool_services.tool_execute(
+            owner=owner, tool=tool, input=arguments, request={"input": arguments, "via": "mcp"}
+        )
+        return _result(execution)
+    except (ApiError, Invalid, EngineError) as exc:
+        raise ValueError(api_error_of(exc).message) from None
+
+
+async def _run_code(owner: User, arguments: dict[str, Any]) -> dict[str, Any]:
+    language = arguments.get("language")
+    if language not in LANGUAGES:
+        raise Invalid("language", f"must be one of {', '.join(LANGUAGE_NAMES)}")
+    function = "input" in arguments
+    job = Job(
+        kind=JobKind.FUNCTION if function else JobKind.SCRIPT,
+        language=Language(language),
+        code=str(arguments.get("code", "")),
+        input=arguments.get("input"),
+        stdin=str(arguments.get("stdin", "")),
+    )
+    execution = await services.execution_run(
+        owner=owner,
+        kind=Execution.Kind.FUNCTION if function else Execution.Kind.SCRIPT,
+        job=job,
+        request={**arguments, "via": "mcp"},
+    )
+    return _result(execution)
+
+
+async def _manage(owner: User, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: v for k, v in arguments.items() if k in TOOL_FIELDS}
+    if name == CREATE_TOOL.name:
+        tool = await tool_services.tool_create(
+            owner=owner,
+            fields=tool_services.ToolFields(
+                name=str(fields.get("name", "")),
+                code=str(fields.get("code", "")),
+                language=str(fields.get("language", "")),
+                description=str(fields.get("description", "")),
+                input_schema=fields.get("input_schema"),
+            ),
+        )
+    else:
+        found = (
+            await Tool.objects.select_related("current_revision", "owner")
+            .filter(owner=owner, id=arguments.get("tool_id"))
+            .afirst()
+        )
+        if found is None:
+            raise Invalid("tool_id", f"no tool {arguments.get('tool_id')!r} of yours")
+        tool = await tool_services.tool_update(tool=found, changes=fields)
+    return tool_services.tool_shape(tool)
+
+
+def _result(execution: Execution) -> dict[str, Any]:
+    state = execution_state(execution)
+    return {
+        "execution_id": state["id"],
+        "status": state["status"],
+        "exit_code": state["exit_code"],
+        "stdout": state["stdout"],
+        "stderr": state["stderr"],
+        "duration_ms": state["duration"],
+        "output": state["output"],
+        "output_status": state["output_status"],
+    }
+
+
+class McpEndpoint:
+    """The ASGI side: the key checked first, then the SDK's Streamable HTTP transport."""
+
+    def __init__(self) -> None:
+        self._manager: StreamableHTTPSessionManager | None = None
+        self._stop = asyncio.Event()
+        self._running: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # Stateless: each request is a session of its own, under its own key.
+        self._manager = StreamableHTTPSessionManager(app=server, stateless=True)
+        started = asyncio.Event()
+
+        async def run() -> None:
+            assert self._manager is not None
+            async with self._manager.run():
+                started.set()
+                await self._stop.wait()
+
+        self._running = asyncio.get_running_loop().create_task(run())
+        await started.wait()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                await self._running
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            owner_id = await _authenticate(scope)
+        except ApiError as error:
+            await _refuse(send, error)
+            return
+        if self._manager is None:
+            await _refuse(send, ApiError(503, "unavailable", "the MCP endpoint is starting"))
+            return
+        await self._manager.handle_request({**scope, OWNER_KEY: owner_id}, receive, send)
+
+
+async def _authenticate(scope: dict[str, Any]) -> int:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    request = HttpRequest()
+    request.META["HTTP_AUTHORIZATION"] = headers.get("authorization", "")
+    token = bearer_token(request)
+    api_key = await services.api_key_authenticate(key=token) if token else None
+    if api_key is None:
+        raise UNAUTHORIZED
+    await refuse_over_rate(
+        f"owner:{api_key.owner_id}",
+        settings.SANDPIT_API_RUNS_PER_MINUTE,
+        "this key's owner may send requests:",
+    )
+    return int(api_key.owner_id)
+
+
+async def _refuse(send: Any, error: ApiError) -> None:
+    body = json.dumps(error_body(error)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if error.status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+mcp_endpoint = McpEndpoint()

@@ -1,0 +1,100 @@
+"""/mcp through the official MCP SDK's own client, against a live server."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import rizaio
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.conftest import LiveServer
+
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+DOUBLE = "def execute(input):\n    return {'double': input['n'] * 2}\n"
+
+
+@asynccontextmanager
+async def mcp_session(server: LiveServer, key: str) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=60) as http,
+        streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+@pytest.fixture(scope="module")
+def erin(sandpit_server: LiveServer) -> tuple[str, rizaio.Riza]:
+    key = sandpit_server.new_api_key("erin")
+    return key, rizaio.Riza(api_key=key, base_url=sandpit_server.url, max_retries=0)
+
+
+async def test_without_a_key_mcp_is_refused(sandpit_server: LiveServer) -> None:
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{sandpit_server.url}/mcp", json={})
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "unauthorized"
+
+
+async def test_run_code_runs_and_is_on_the_record(
+    sandpit_server: LiveServer, erin: tuple[str, rizaio.Riza]
+) -> None:
+    key, client = erin
+    async with mcp_session(sandpit_server, key) as session:
+        names = [t.name for t in (await session.list_tools()).tools]
+        assert {"run_code", "create_tool", "update_tool"} <= set(names)
+        script = await session.call_tool("run_code", {"code": "print(6 * 7)", "language": "python"})
+        function = await session.call_tool(
+            "run_code",
+            {
+                "code": "function execute(i) { return i.a + 1; }",
+                "language": "javascript",
+                "input": {"a": 1},
+            },
+        )
+    assert not script.isError and script.structuredContent is not None
+    assert (script.structuredContent["stdout"], script.structuredContent["exit_code"]) == (
+        "42\n",
+        0,
+    )
+    assert function.structuredContent is not None and function.structuredContent["output"] == 2
+    recorded = client.executions.get(script.structuredContent["execution_id"])
+    assert recorded.exit_code == 0
+
+
+async def test_saved_tools_appear_and_run_and_bad_input_is_a_tool_error(
+    sandpit_server: LiveServer, erin: tuple[str, rizaio.Riza]
+) -> None:
+    key, client = erin
+    client.tools.create(
+        name="double it",
+        code=DOUBLE,
+        language="python",
+        description="Doubles n",
+        input_schema=SCHEMA,
+    )
+    async with mcp_session(sandpit_server, key) as session:
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        assert listed["double_it"].description == "Doubles n"
+        assert listed["double_it"].inputSchema == SCHEMA
+        ran = await session.call_tool("double_it", {"n": 21})
+        refused = await session.call_tool("double_it", {"n": "not a number"})
+        made = await session.call_tool(
+            "create_tool",
+            {"name": "triple", "code": DOUBLE.replace("* 2", "* 3"), "language": "python"},
+        )
+        assert "triple" in [t.name for t in (await session.list_tools()).tools]
+        tripled = await session.call_tool("triple", {"n": 2})
+    assert ran.structuredContent is not None and ran.structuredContent["output"] == {"double": 42}
+    assert refused.isError
+    assert "input.n" in refused.content[0].text or "not of type" in refused.content[0].text  # type: ignore[union-attr]
+    assert not made.isError
+    assert tripled.structuredContent is not None and tripled.structuredContent["output"] == {
+        "double": 6
+    }
+    history = client.executions.list()
+    assert any(e.details and e.details.type == "tool" for e in history)
