@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from playground.models import ApiKey, Execution
+from playground.models import ApiKey, Execution, Secret, Tool, ToolRevision
 from playground.serializers import execution_state
 from playground.services import api_key_revoke
 
@@ -85,6 +85,39 @@ class ExecutionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def permalink(self, execution: Execution) -> str:
         url = reverse("execution", args=[execution.id])
         return format_html('<a href="{}">{}</a>', url, url)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Secret)
+class SecretAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Names and owners; the value is never shown, not even encrypted."""
+
+    list_display = ("name", "id", "owner", "created_at", "last_used_at")
+    search_fields = ("name", "id", "owner__username")
+    exclude = ("ciphertext",)
+    readonly_fields = ("id", "name", "owner", "created_at", "last_used_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a value is given by its owner, through the API or the page
+
+
+class ToolRevisionInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = ToolRevision
+    fields = ("id", "name", "language", "runtime_revision_id", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(Tool)
+class ToolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("__str__", "owner", "current_revision", "created_at")
+    search_fields = ("id", "owner__username", "revisions__name")
+    readonly_fields = ("id", "owner", "current_revision", "created_at")
+    inlines = (ToolRevisionInline,)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

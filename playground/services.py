@@ -216,6 +216,7 @@ async def execution_start(
     job: Job,
     request: dict[str, Any],
     runtime_revision_id: str | None = None,
+    tool: tuple[str, str] = ("", ""),
 ) -> Execution:
     """Accept the run and start it in the background.
 
@@ -223,7 +224,12 @@ async def execution_start(
     WebSocket.
     """
     execution, job = await execution_accept(
-        owner=owner, kind=kind, job=job, request=request, runtime_revision_id=runtime_revision_id
+        owner=owner,
+        kind=kind,
+        job=job,
+        request=request,
+        runtime_revision_id=runtime_revision_id,
+        tool=tool,
     )
     live_runs.start(
         execution, lambda sink: execution_execute(execution=execution, job=job, on_event=sink)

@@ -141,7 +141,7 @@ async def revision_of(tool: Tool, revision_id: str | None) -> ToolRevision:
     return revision
 
 
-async def tool_execute(
+async def tool_job(
     *,
     owner: User,
     tool: Tool,
@@ -149,13 +149,9 @@ async def tool_execute(
     env: Sequence[Mapping[str, Any]] = (),
     http_allow: Sequence[Mapping[str, Any]] = (),
     revision_id: str | None = None,
-    request: dict[str, Any],
-) -> Execution:
-    """Run a revision of the tool on `input`, recorded as a run of kind tool.
-
-    `request` is what was asked, with secret references as references; the stored copy
-    is masked as every request is.
-    """
+) -> tuple[Job, ToolRevision]:
+    """The run of a revision of the tool on `input`, its input checked and its secrets
+    resolved; Invalid naming the field for anything wrong."""
     revision = await revision_of(tool, revision_id)
     check_input(revision.input_schema, input)
     job = Job(
@@ -166,6 +162,32 @@ async def tool_execute(
         env=await vault.resolve_env(owner=owner, env=env),
         http_allow=await vault.resolve_http(owner=owner, allow=http_allow),
         limits=Limits(),
+    )
+    return job, revision
+
+
+async def tool_execute(
+    *,
+    owner: User,
+    tool: Tool,
+    input: Any,
+    env: Sequence[Mapping[str, Any]] = (),
+    http_allow: Sequence[Mapping[str, Any]] = (),
+    revision_id: str | None = None,
+    request: dict[str, Any],
+) -> Execution:
+    """Run a revision of the tool on `input` and wait: a run of kind tool on the record.
+
+    `request` is what was asked, with secret references as references; the stored copy
+    is masked as every request is.
+    """
+    job, revision = await tool_job(
+        owner=owner,
+        tool=tool,
+        input=input,
+        env=env,
+        http_allow=http_allow,
+        revision_id=revision_id,
     )
     return await services.execution_run(
         owner=owner,

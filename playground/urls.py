@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import views
+from playground import tool_views, views
 from playground.api.v1 import api
 
 urlpatterns = [
@@ -12,6 +12,11 @@ urlpatterns = [
     path("e/<str:execution_id>/share", views.share, name="share"),
     path("history", views.history, name="history"),
     path("keys", views.api_keys, name="api_keys"),
+    path("tools", tool_views.tool_list, name="tools"),
+    path("tools/new", tool_views.tool_edit, name="tool_new"),
+    path("tools/<str:tool_id>", tool_views.tool_edit, name="tool"),
+    path("tools/<str:tool_id>/run", tool_views.tool_run, name="tool_run"),
+    path("secrets", tool_views.secret_list, name="secrets"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("v1/", api.urls),

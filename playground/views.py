@@ -55,7 +55,7 @@ def _fork_of(request: HttpRequest, execution_id: str) -> dict[str, Any] | None:
     stored = execution.request
     return {
         "language": execution.language,
-        "mode": "function" if execution.kind == Execution.Kind.FUNCTION else "script",
+        "mode": "script" if execution.kind == Execution.Kind.SCRIPT else "function",
         "code": execution.code,
         "input": json.dumps(stored.get("input"), indent=2) if "input" in stored else "",
         "stdin": stored.get("stdin", ""),

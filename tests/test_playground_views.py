@@ -240,3 +240,34 @@ def test_the_permalink_and_the_admin_read_the_one_serialiser(
     assert shown["stdout_truncated"] is True
     admin_page = admin_client.get(f"/admin/playground/execution/{execution.id}/change/")
     assert "&quot;stdout_truncated&quot;: true" in admin_page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_tools_and_secrets_and_never_a_secret_s_value(
+    admin_client: Client, admin_user: User
+) -> None:
+    from asgiref.sync import async_to_sync
+
+    from playground import tools, vault
+
+    secret = async_to_sync(vault.secret_create)(
+        owner=admin_user, name="ADMIN_CANNOT_READ", value="value-the-admin-never-sees"
+    )
+    tool = async_to_sync(tools.tool_create)(
+        owner=admin_user,
+        fields=tools.ToolFields(name="listed", code="def execute(i): return i", language="python"),
+    )
+    pages = [
+        "/admin/playground/secret/",
+        f"/admin/playground/secret/{secret.id}/change/",
+        "/admin/playground/tool/",
+        f"/admin/playground/tool/{tool.id}/change/",
+    ]
+    for page in pages:
+        answer = admin_client.get(page)
+        assert answer.status_code == 200, page
+        text = answer.content.decode()
+        assert "value-the-admin-never-sees" not in text
+        assert secret.ciphertext not in text
+    assert "ADMIN_CANNOT_READ" in admin_client.get(pages[0]).content.decode()
+    assert "listed" in admin_client.get(pages[3]).content.decode()

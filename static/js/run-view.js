@@ -96,7 +96,7 @@ export function renderState(els, state, onLine) {
   if (state.exit_code !== null && state.exit_code !== undefined) parts.push(`exit ${state.exit_code}`);
   if (state.duration !== null && state.duration !== undefined) parts.push(`${state.duration} ms`);
   els.meta.textContent = parts.join(' · ');
-  if (state.kind === 'function' && isFinished(state.status)) {
+  if ((state.kind === 'function' || state.kind === 'tool') && isFinished(state.status)) {
     els.outputSection.hidden = false;
     els.outputStatus.textContent = state.output_status || '';
     els.output.textContent =
