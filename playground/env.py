@@ -48,3 +48,25 @@ def envfloat(name: str, default: float, *, minimum: float | None = None) -> floa
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={value}: must be at least {minimum}")
     return value
+
+
+def database_from_url(url: str) -> dict[str, object]:
+    """DATABASE_URL as Django's setting: postgres://user:password@host:port/name."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ImproperlyConfigured(f"DATABASE_URL must be postgres://…, not {parts.scheme}://")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        # Connections are kept, and checked before use: a database that restarted is
+        # reconnected to, not answered with a dead connection's error.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+    }

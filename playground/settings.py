@@ -5,7 +5,7 @@ import ipaddress
 import secrets
 from pathlib import Path
 
-from playground.env import envbool, envfloat, envint, envstr
+from playground.env import database_from_url, envbool, envfloat, envint, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(envstr("SANDPIT_STATE_DIR", str(BASE_DIR / ".sandpit")))
@@ -75,8 +75,13 @@ TEMPLATES = [
     },
 ]
 
+# DATABASE_URL (postgres://user:password@host:port/name) selects PostgreSQL, shared by
+# every node; unset, one node keeps SQLite in its state folder.
+DATABASE_URL = envstr("DATABASE_URL", "")
 DATABASES = {
-    "default": {
+    "default": database_from_url(DATABASE_URL)
+    if DATABASE_URL
+    else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": envstr("SQLITE_PATH", str(STATE_DIR / "db.sqlite3")),
         "OPTIONS": {
@@ -92,11 +97,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = envstr("REDIS_URL", "")
 if REDIS_URL:
-    # Many nodes: any node's socket can stream any run.
+    # Many nodes: any node's socket can stream any run, and every node counts the same
+    # rate limits (Django's cache) and sees every live run's output so far.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -220,6 +233,8 @@ SANDBOX_EGRESS_PIN = envstr("SANDBOX_EGRESS_PIN", "")
 # Fernet keys for secrets at rest, comma-separated (the first encrypts); unset, one is made
 # in the state folder at first use. See playground/secret_box.py.
 SANDPIT_SECRETS_KEY = envstr("SANDPIT_SECRETS_KEY", "")
+# /metrics answers loopback only, unless this token is set: then whoever sends it.
+SANDPIT_METRICS_TOKEN = envstr("SANDPIT_METRICS_TOKEN", "")
 # http.allow: the ports a run may reach ("80,443"), and per run the connections open at
 # once and the bytes both ways. Upstream TLS is checked against the host's CA bundle, or
 # this file (a machine behind a TLS-inspecting proxy needs its bundle here).

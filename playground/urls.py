@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import tool_views, views
+from playground import health, tool_views, views
 from playground.api.v1 import api
 
 urlpatterns = [
@@ -17,6 +17,9 @@ urlpatterns = [
     path("tools/<str:tool_id>", tool_views.tool_edit, name="tool"),
     path("tools/<str:tool_id>/run", tool_views.tool_run, name="tool_run"),
     path("secrets", tool_views.secret_list, name="secrets"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("v1/", api.urls),

@@ -141,6 +141,10 @@ class RunContainers(Protocol):
 
     def instance_containers(self) -> list[str]: ...
 
+    async def ping(self) -> None:
+        """Return if the Docker engine answers; EngineUnavailable if it does not."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -337,6 +341,9 @@ class DockerAdapter(ImageCalls):
             self.api.containers, all=True, filters={"label": f"{LABEL_INSTANCE}={self.instance}"}
         )
         return [c["Id"] for c in found]
+
+    async def ping(self) -> None:
+        await self._in_thread(self.call, self.api.ping)
 
     async def remove_leftovers(self) -> int:
         """Remove this instance's containers that a crashed server left behind."""

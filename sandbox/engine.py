@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from sandbox import images, limits
+from sandbox import images, limits, metrics
 from sandbox.admission import FairAdmission
 from sandbox.docker_adapter import DockerAdapter, RunContainers, SandboxSpec
 from sandbox.egress.policy import parse_rules
@@ -204,8 +204,13 @@ class Engine:
             sandbox = await pool.acquire()
             if job.run_id:
                 self._running[job.run_id] = sandbox
+            started = time.monotonic()
             try:
-                return await self._drive(sandbox, job, emit)
+                result = await self._drive(sandbox, job, emit)
+                labels = (job.language.value, job.kind.value, result.status.value)
+                metrics.RUNS.labels(*labels).inc()
+                metrics.RUN_SECONDS.labels(job.language.value).observe(time.monotonic() - started)
+                return result
             finally:
                 self._running.pop(job.run_id, None)
                 self.factory.dispose(sandbox)

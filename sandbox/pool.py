@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import limits
+from sandbox import limits, metrics
 from sandbox.docker_adapter import AttachedContainer, RunContainers, SandboxSpec
 from sandbox.errors import EngineError, EngineUnavailable
 from sandbox.protocol import AgentStream, Frame, ProtocolError
@@ -81,8 +81,10 @@ class SandboxFactory:
             async with self._start_slots:
                 container = await self.adapter.start_container(spec, egress_dir)
         except BaseException:
+            metrics.CONTAINER_FAILURES.inc()
             shutil.rmtree(egress_dir, ignore_errors=True)
             raise
+        metrics.CONTAINER_STARTS.inc()
         sandbox = Sandbox(container, AgentStream(container.reader), egress_dir, spec.memory_mib)
         try:
             async with asyncio.timeout(limits.AGENT_READY_TIMEOUT_S):
@@ -90,6 +92,7 @@ class SandboxFactory:
             if frame is not Frame.READY:
                 raise ProtocolError(f"{frame.name} before READY")
         except (TimeoutError, EOFError, ProtocolError) as exc:
+            metrics.CONTAINER_FAILURES.inc()
             diagnostics = sandbox.stream.diagnostic_text
             self.dispose(sandbox)
             raise EngineUnavailable(

@@ -98,6 +98,10 @@ class FakeDocker:
     async def remove_leftovers(self) -> int:
         return 0
 
+    async def ping(self) -> None:
+        if self.fail_starts:
+            raise OSError("the fake Docker is down")
+
     def instance_containers(self) -> list[str]:
         return list(self._containers)
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import h11
 
+from sandbox import metrics
 from sandbox.egress.addresses import AddressRefused, Pin, dial_target
 from sandbox.egress.ca import CertificateAuthority
 from sandbox.egress.policy import (
@@ -403,6 +404,8 @@ class EgressProxy:
             raise CapReached(f"the run passed its cap of {self.limits.max_bytes} bytes")
 
     def _note(self, entry: EgressEntry) -> None:
+        outcome = "refused" if entry.status == 403 else "failed" if entry.refused else "sent"
+        metrics.EGRESS_REQUESTS.labels(outcome).inc()
         if len(self.log) < MAX_LOG_ENTRIES:
             self.log.append(entry)
 

@@ -1,0 +1,78 @@
+"""For load balancers and monitoring: /healthz, /readyz and /metrics.
+
+- /healthz: the process answers.
+- /readyz: the database, Redis (when set) and Docker answer; 503 naming what does not.
+- /metrics: Prometheus' text format, from loopback only unless SANDPIT_METRICS_TOKEN is
+  set, and then from whoever sends it as a bearer token.
+"""
+
+import asyncio
+import hmac
+import ipaddress
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+
+from playground.api.guard import bearer_token
+from sandbox.engine import get_engine
+
+CHECK_TIMEOUT_S = 3.0
+
+QUEUE_DEPTH = Gauge("sandpit_queue_depth", "Runs waiting for a slot on this node")
+WARM_CONTAINERS = Gauge("sandpit_warm_containers", "Ready sandboxes per pool", ["image", "family"])
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok", "node": settings.SANDBOX_INSTANCE})
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _redis() -> None:
+    cache.set("sandpit:readyz", "1", 10)
+
+
+async def readyz(request: HttpRequest) -> HttpResponse:
+    checks = {"database": sync_to_async(_database)(), "docker": get_engine().adapter.ping()}
+    if settings.REDIS_URL:
+        checks["redis"] = sync_to_async(_redis)()
+    failing = {}
+    for name, check in checks.items():
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await check
+        except (Exception, TimeoutError) as exc:
+            failing[name] = type(exc).__name__
+    body = {"status": "ready" if not failing else "not ready", "failing": failing}
+    return JsonResponse(body, status=503 if failing else 200)
+
+
+def _allowed(request: HttpRequest) -> bool:
+    token = settings.SANDPIT_METRICS_TOKEN
+    if token:
+        return hmac.compare_digest(bearer_token(request), token)
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    if not _allowed(request):
+        return JsonResponse(
+            {"error": {"code": "forbidden", "message": "metrics are for loopback or the token"}},
+            status=403,
+        )
+    engine = get_engine()
+    QUEUE_DEPTH.set(engine.admission.waiting)
+    WARM_CONTAINERS.clear()
+    for pool in engine.pools():
+        WARM_CONTAINERS.labels(pool.spec.image, pool.spec.family.value).set(pool.ready_count)
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
