@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export SANDPIT_STATE_DIR ?= $(CURDIR)/.sandpit
 
-.PHONY: run test test-fast lint setup venv engine image db static ci browser
+.PHONY: run test test-fast lint setup venv engine image db static ci browser cluster cluster-stop
 
 # --no-proxy-headers: uvicorn would believe X-Forwarded-For from any loopback client;
 # Sandpit believes it only from SANDPIT_TRUSTED_PROXIES (playground/guests.py).
@@ -17,6 +17,13 @@ run: setup
 	@$(BIN)/python manage.py admin_hint
 	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT) --lifespan on \
 		--no-proxy-headers
+
+# Two nodes on PostgreSQL and Redis behind nginx on 127.0.0.1:8000 (scripts/cluster.sh).
+cluster: setup
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
 
 test: setup browser
 	$(BIN)/pytest

@@ -5,7 +5,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from playground import services
+from playground import runlog, services
 from playground.guests import viewer_id
 from playground.live import build_group_name, group_name, live_runs
 from playground.models import Execution
@@ -45,9 +45,12 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.last_seq = snapshot["seq"]
         else:
             await execution.arefresh_from_db()
-            snapshot = {"type": "snapshot", "seq": 0, "execution": execution_state(execution)}
-            # Finished, or going on another server: the database is the whole story.
-            self.last_seq = math.inf if execution.is_finished else 0
+            state = execution_state(execution)
+            events = [] if execution.is_finished else await runlog.replay(execution.id)
+            # Going on another node: its events so far, from the run log; finished: the
+            # database is the whole story.
+            snapshot = runlog.snapshot_of(state, events)
+            self.last_seq = math.inf if execution.is_finished else snapshot["seq"]
         await self.send_json({**snapshot, "can_stop": self.is_owner})
 
     async def disconnect(self, code: int) -> None:

@@ -9,13 +9,15 @@
 import asyncio
 import hmac
 import ipaddress
+import time
+from collections.abc import Awaitable, Callable
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
 
 from playground.api.guard import bearer_token
 from sandbox.engine import get_engine
@@ -24,6 +26,34 @@ CHECK_TIMEOUT_S = 3.0
 
 QUEUE_DEPTH = Gauge("sandpit_queue_depth", "Runs waiting for a slot on this node")
 WARM_CONTAINERS = Gauge("sandpit_warm_containers", "Ready sandboxes per pool", ["image", "family"])
+
+
+REQUEST_SECONDS = Histogram(
+    "sandpit_request_duration_seconds",
+    "Time to answer an HTTP request, by route and method",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+class RequestMetrics:
+    """Times every request, labelled by its route pattern (never its path: ids would
+    make a label per run)."""
+
+    async_capable = True
+    sync_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.monotonic()
+        response = await self.get_response(request)
+        match = request.resolver_match
+        route = str(match.route) if match is not None else "unmatched"
+        REQUEST_SECONDS.labels(route, request.method or "").observe(time.monotonic() - started)
+        return response
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

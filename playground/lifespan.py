@@ -13,6 +13,7 @@ from django.conf import settings
 
 from playground.live import build_line_sink
 from playground.mcp_server import mcp_endpoint
+from playground.nodes import membership
 from playground.services import executions_fail_interrupted
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import get_engine
@@ -41,8 +42,10 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 # Serve anyway: runs answer 503 until the engine is back.
                 log.error("the sandbox engine did not start: %s", exc)
             await mcp_endpoint.start()
+            membership.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await membership.stop()
             await mcp_endpoint.stop()
             await get_engine().close()
             await send({"type": "lifespan.shutdown.complete"})

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
+from playground import runlog
 from playground.models import Execution
 from playground.serializers import execution_state
 from sandbox.errors import EngineError, JobInvalid
@@ -78,7 +80,15 @@ class LiveRun:
 
     async def _send(self, message: dict[str, Any]) -> None:
         self.seq += 1
-        await broadcast(self.execution.id, {**message, "seq": self.seq})
+        numbered = {**message, "seq": self.seq}
+        await runlog.append(self.execution.id, numbered)
+        try:
+            await broadcast(self.execution.id, numbered)
+        except (OSError, RedisError) as exc:
+            # The channel layer is away: the run goes on, and its record will tell all.
+            log.warning(
+                "run %s: live events are not reaching watchers (%s)", self.execution.id, exc
+            )
 
     def snapshot(self) -> dict[str, Any]:
         state = execution_state(self.execution)

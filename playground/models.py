@@ -207,6 +207,17 @@ class ToolRevision(models.Model):
         return f"{self.name} ({self.id})"
 
 
+class Node(models.Model):
+    """A server of the cluster, by its SANDBOX_INSTANCE; alive while it heartbeats."""
+
+    name = models.CharField(primary_key=True, max_length=100)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 _STATUS_OF_RUN = {
     RunStatus.SUCCEEDED: Execution.Status.SUCCEEDED,
     RunStatus.FAILED: Execution.Status.FAILED,

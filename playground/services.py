@@ -2,25 +2,31 @@
 
 import asyncio
 import hashlib
+import logging
 import secrets
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from playground.live import announce_unshared, live_runs
 from playground.masking import mask_request, trim_request
 from playground.models import ApiKey, Execution
+from playground.nodes import ask_to_stop
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
 from sandbox.events import EventSink, RunEvent, StatusEvent
 from sandbox.jobs import Job, validate_job
 from sandbox.selectors import revision_image_for_run
 
+log = logging.getLogger(__name__)
+# How long a finished run's result waits for a database that is away: about 30 s.
+SAVE_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 16)
 KEY_PREFIX = "sp_"
 # How much of a key is kept in clear to tell keys apart: "sp_" and 8 characters.
 VISIBLE_KEY_CHARS = 11
@@ -151,7 +157,10 @@ async def execution_execute(
     await asyncio.gather(*marking, return_exceptions=True)
     execution.record_result(result)
     try:
-        await execution.asave()
+        await save_retrying(execution)
+    except DatabaseError:
+        # Still away after the retries: the node's sweep (or its restart) ends the record.
+        raise
     except Exception as exc:
         # A result the database would not take: keep that it ended, and why.
         await execution.arefresh_from_db()
@@ -159,6 +168,24 @@ async def execution_execute(
         await asyncio.shield(execution.asave())
         raise
     return execution
+
+
+async def save_retrying(execution: Execution) -> None:
+    """Save a finished run, waiting out a database that is briefly away.
+
+    A run's result is kept when the database is back within the retries; past them the
+    DatabaseError is raised and the record, still unfinished, is ended by a sweep.
+    """
+    for delay in (*SAVE_RETRY_DELAYS_S, None):
+        try:
+            await execution.asave()
+            return
+        except (OperationalError, InterfaceError):
+            if delay is None:
+                raise
+            log.warning("the database is away; saving run %s again in %s s", execution.id, delay)
+            await asyncio.sleep(delay)
+            await sync_to_async(close_old_connections)()
 
 
 async def execution_accept(
@@ -238,8 +265,11 @@ async def execution_start(
 
 
 async def execution_stop(*, execution: Execution) -> bool:
-    """Kill a run that is going on this server; False when it is not going here."""
-    return await get_engine().stop(execution.id)
+    """Kill a run, on this node or through its own; False when it is not going on."""
+    if await get_engine().stop(execution.id):
+        return True
+    await execution.arefresh_from_db()
+    return await ask_to_stop(execution)
 
 
 def execution_share(*, execution: Execution, shared: bool) -> None:

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "playground.health.RequestMetrics",
+    "playground.faults.DatabaseUnavailable",
     "playground.api.guard.ApiBodyGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -235,6 +237,10 @@ SANDBOX_EGRESS_PIN = envstr("SANDBOX_EGRESS_PIN", "")
 SANDPIT_SECRETS_KEY = envstr("SANDPIT_SECRETS_KEY", "")
 # /metrics answers loopback only, unless this token is set: then whoever sends it.
 SANDPIT_METRICS_TOKEN = envstr("SANDPIT_METRICS_TOKEN", "")
+# Nodes heartbeat every SANDPIT_NODE_HEARTBEAT_S; one silent for SANDPIT_NODE_TIMEOUT_S is
+# dead, and a live node ends its unfinished runs (playground/nodes.py).
+SANDPIT_NODE_HEARTBEAT_S = envfloat("SANDPIT_NODE_HEARTBEAT_S", 5.0, minimum=0.1)
+SANDPIT_NODE_TIMEOUT_S = envint("SANDPIT_NODE_TIMEOUT_S", 30, minimum=1)
 # http.allow: the ports a run may reach ("80,443"), and per run the connections open at
 # once and the bytes both ways. Upstream TLS is checked against the host's CA bundle, or
 # this file (a machine behind a TLS-inspecting proxy needs its bundle here).

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -186,8 +187,10 @@ async def start_run(request: HttpRequest) -> HttpResponse:
     except (ApiError, Invalid, EngineError) as exc:
         return error_json(api_error_of(exc))
     except Exception as exc:
-        # A bug of ours: the page still gets the JSON error it can show, and the log the rest.
-        log.exception("POST /runs failed")
+        # A bug of ours, or a database away: the page still gets the JSON error it can
+        # show, and the log the rest.
+        if not isinstance(exc, DatabaseError):
+            log.exception("POST /runs failed")
         return error_json(api_error_of(exc))
     return JsonResponse({"id": execution.id, "permalink": f"/e/{execution.id}"}, status=201)
 

@@ -178,6 +178,9 @@ class DockerAdapter(ImageCalls):
                     )
             except UNREACHABLE as exc:
                 raise EngineUnavailable(f"the Docker engine does not answer: {exc}") from exc
+            # The engine's socket needs no proxy: without this, every call reads the
+            # environment's proxy variables, racing whoever changes the environment.
+            self._client.api.trust_env = False
         return self._client.api
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

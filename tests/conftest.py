@@ -70,7 +70,7 @@ async def engine(engine_config: EngineConfig) -> AsyncIterator[Engine]:
     engine.adapter.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -103,7 +103,7 @@ def sandpit_server(
 ) -> Iterator[LiveServer]:
     """Sandpit served by uvicorn in a process of its own, as `make run` serves it."""
     state = tmp_path_factory.mktemp("live-server")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SANDPIT_STATE_DIR": str(state),
@@ -118,11 +118,22 @@ def sandpit_server(
         "SANDBOX_EGRESS_PIN": echo.pins_by_scheme(),
         "SANDBOX_EGRESS_CA_BUNDLE": str(echo.ca_file),
     }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    server, process = start_server(env, state, port)
+    try:
+        yield server
+    finally:
+        stop_server(process)
+
+
+def start_server(
+    env: dict[str, str], state: Path, port: int
+) -> tuple[LiveServer, subprocess.Popen[bytes]]:
+    """Migrate, collect static files, and serve with uvicorn as `make run` does."""
+    env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env)
     server.manage("migrate", "--noinput", "-v", "0")
     server.manage("collectstatic", "--noinput", "-v", "0")
-    log = (state / "server.log").open("w")
+    log = (state / "server.log").open("a")
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "uvicorn"),
@@ -140,16 +151,22 @@ def sandpit_server(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    log.close()
     try:
         _wait_until_up(server.url, process)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    except BaseException:
+        stop_server(process)
+        raise
+    return server, process
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:

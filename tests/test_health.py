@@ -27,3 +27,4 @@ def test_metrics_count_runs_and_pools(sandpit_server: LiveServer) -> None:
     assert 'sandpit_warm_containers{family="python"' in text
     assert "sandpit_container_starts_total" in text
     assert "sandpit_queue_depth" in text
+    assert 'sandpit_request_duration_seconds_count{method="POST",route="v1/execute"}' in text

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -24,6 +25,8 @@ from sandbox.errors import (
 )
 
 log = logging.getLogger(__name__)
+# What a client is told to wait when the database does not answer.
+DATABASE_RETRY_S = 5
 
 
 class ErrorBody(Schema):
@@ -83,6 +86,9 @@ def api_error_of(exc: Exception) -> ApiError:
     if isinstance(exc, EngineBusy | EngineError):
         message = f"the sandbox engine is busy: {exc}"
         return ApiError(503, "engine_busy", message, retry_after_s=exc.retry_after_s)
+    if isinstance(exc, DatabaseError):
+        message = "Sandpit cannot reach its database just now; try again in a few seconds"
+        return ApiError(503, "database_unavailable", message, retry_after_s=DATABASE_RETRY_S)
     if isinstance(exc, Http404):
         return ApiError(404, "not_found", str(exc) or "not found")
     if isinstance(exc, RequestDataTooBig):
@@ -154,7 +160,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     def on_error(request: HttpRequest, exc: Any) -> HttpResponse:
         error = api_error_of(exc)
-        if error.status >= 500 and not isinstance(exc, EngineError):
+        if error.status >= 500 and not isinstance(exc, EngineError | DatabaseError):
             log.error("%s %s failed", request.method, request.path, exc_info=exc)
         return respond(request, error)
 

@@ -11,11 +11,19 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 from playground import services
 from playground.api.bodies import aparse_json_object
-from playground.api.errors import UNAUTHORIZED, ApiError, error_json, json_not_found, too_large
+from playground.api.errors import (
+    UNAUTHORIZED,
+    ApiError,
+    api_error_of,
+    error_json,
+    json_not_found,
+    too_large,
+)
 from playground.ratelimits import refuse_over_rate
 
 API_PREFIX = "/v1/"
@@ -64,8 +72,8 @@ class ApiBodyGuard:
         if request.method == "POST":
             try:
                 await self._guard(request)
-            except ApiError as error:
-                return error_json(error)
+            except (ApiError, DatabaseError) as exc:
+                return error_json(api_error_of(exc))
         response = await self.get_response(request)
         if response.status_code in (404, 405) and not _is_json(response):
             return json_not_found(request, response)

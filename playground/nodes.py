@@ -1,0 +1,134 @@
+"""The cluster: each node heartbeats, notices the nodes that stopped, ends their runs,
+and takes Stop requests for its own runs from whichever node a watcher is on.
+
+A node that misses its heartbeats for SANDPIT_NODE_TIMEOUT_S is dead: the first live
+node to notice marks its unfinished runs `error` ("the node running it stopped"), and
+their watchers hear `finished`. A node's restart touches only its own runs.
+"""
+
+import asyncio
+import contextlib
+import logging
+import re
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from playground.live import broadcast
+from playground.models import Execution, Node
+from playground.serializers import execution_state
+from sandbox.engine import get_engine
+
+log = logging.getLogger(__name__)
+NODE_DIED = "the node running it stopped"
+# Above any sequence number a live run reaches: watchers take it whatever they saw.
+FINAL_SEQ = 2**53
+UNFINISHED = (Execution.Status.QUEUED, Execution.Status.RUNNING)
+
+
+def group_of(node: str) -> str:
+    """The channel group a node listens on for Stop requests."""
+    return "node." + re.sub(r"[^A-Za-z0-9_.-]", "_", node)[:90]
+
+
+def beat() -> None:
+    now = timezone.now()
+    Node.objects.update_or_create(name=settings.SANDBOX_INSTANCE, defaults={"last_seen": now})
+
+
+def sweep() -> list[Execution]:
+    """End the unfinished runs of nodes that stopped heartbeating; the runs ended."""
+    deadline = timezone.now() - timedelta(seconds=settings.SANDPIT_NODE_TIMEOUT_S)
+    ended = []
+    for node in Node.objects.filter(last_seen__lt=deadline).exclude(name=settings.SANDBOX_INSTANCE):
+        for execution in Execution.objects.filter(node=node.name, status__in=UNFINISHED):
+            execution.record_failure(NODE_DIED)
+            # Only if it is still unfinished: another live node may have swept it first.
+            claimed = Execution.objects.filter(id=execution.id, status__in=UNFINISHED).update(
+                status=execution.status,
+                exit_code=execution.exit_code,
+                duration_ms=execution.duration_ms,
+                output_status=execution.output_status,
+                stderr=execution.stderr,
+                error_reason=execution.error_reason,
+                finished_at=execution.finished_at,
+            )
+            if claimed:
+                ended.append(execution)
+        log.warning("node %s stopped; %d of its runs ended as errors", node.name, len(ended))
+        node.delete()
+    return ended
+
+
+async def heartbeat_forever() -> None:
+    while True:
+        try:
+            await sync_to_async(beat)()
+            for execution in await sync_to_async(sweep)():
+                message = {"type": "finished", "execution": execution_state(execution)}
+                await broadcast(execution.id, {**message, "seq": FINAL_SEQ})
+        except DatabaseError as exc:
+            log.warning("heartbeat: the database is away (%s)", exc)
+        except Exception:
+            log.exception("heartbeat failed")
+        await asyncio.sleep(settings.SANDPIT_NODE_HEARTBEAT_S)
+
+
+async def take_stop_requests() -> None:
+    """Stop runs of this node that a watcher on any node asked to stop."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    channel = await layer.new_channel()
+    await layer.group_add(group_of(settings.SANDBOX_INSTANCE), channel)
+    while True:
+        try:
+            message = await layer.receive(channel)
+            if message.get("type") == "run.stop":
+                await get_engine().stop(str(message.get("execution_id", "")))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("stop requests: %s", exc)
+            await asyncio.sleep(1)
+
+
+async def ask_to_stop(execution: Execution) -> bool:
+    """Ask the run's node to stop it; False when the run is over already."""
+    if execution.status not in UNFINISHED or not execution.node:
+        return False
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    await layer.group_send(
+        group_of(execution.node), {"type": "run.stop", "execution_id": execution.id}
+    )
+    return True
+
+
+class Membership:
+    """The node's background duties, started and stopped with the server."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(heartbeat_forever()),
+            loop.create_task(take_stop_requests()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(DatabaseError):
+            await Node.objects.filter(name=settings.SANDBOX_INSTANCE).adelete()
+
+
+membership = Membership()

@@ -1,0 +1,234 @@
+"""Two nodes on real PostgreSQL and Redis: shared records, live streams from any node,
+Stop from any node, shared rate limits, a node killed, the database away and back."""
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import rizaio
+from cryptography.fernet import Fernet
+from websockets.sync.client import connect
+
+from tests import backing
+from tests.conftest import TEST_INSTANCE, LiveServer, free_port, start_server, stop_server
+
+GUEST_RUNS_PER_MINUTE = 4
+NODE_TIMEOUT_S = 3
+
+
+@dataclass
+class Cluster:
+    a: LiveServer
+    b: LiveServer
+    postgres: backing.Postgres
+    env: dict[str, str]
+    folder: Path
+
+    def node(self, name: str) -> tuple[LiveServer, object]:
+        state = self.folder / name
+        state.mkdir()
+        env = {
+            **self.env,
+            "SANDPIT_STATE_DIR": str(state),
+            "SANDBOX_INSTANCE": f"{TEST_INSTANCE}-{name}",
+        }
+        return start_server(env, state, free_port())
+
+
+@pytest.fixture(scope="module")
+def cluster(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    why = backing.available()
+    if why:
+        pytest.skip(why)
+    folder = tmp_path_factory.mktemp("cluster")
+    postgres = backing.Postgres.create()
+    redis = backing.Redis.create(folder / "redis")
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres.url,
+        "REDIS_URL": redis.url,
+        "SECRET_KEY": "cluster-" + Fernet.generate_key().decode(),
+        "SANDPIT_SECRETS_KEY": Fernet.generate_key().decode(),
+        "SANDBOX_POOL_SIZE": "1",
+        "SANDPIT_NODE_HEARTBEAT_S": "0.5",
+        "SANDPIT_NODE_TIMEOUT_S": str(NODE_TIMEOUT_S),
+        "PLAYGROUND_GUEST_RUNS_PER_MINUTE": str(GUEST_RUNS_PER_MINUTE),
+    }
+    running = []
+    try:
+        nodes = {}
+        for name in ("a", "b"):
+            state = folder / name
+            state.mkdir()
+            node_env = {
+                **env,
+                "SANDPIT_STATE_DIR": str(state),
+                "SANDBOX_INSTANCE": f"{TEST_INSTANCE}-{name}",
+            }
+            server, process = start_server(node_env, state, free_port())
+            nodes[name] = server
+            running.append(process)
+        yield Cluster(nodes["a"], nodes["b"], postgres, env, folder)
+    finally:
+        for process in running:
+            stop_server(process)
+        redis.stop()
+        postgres.stop()
+        postgres.remove()
+
+
+def guest(server: LiveServer, address: str = "127.0.0.1") -> httpx.Client:
+    """A browser's session, from `address`: its cookies, its CSRF token."""
+    transport = httpx.HTTPTransport(local_address=address)
+    client = httpx.Client(base_url=server.url, timeout=30, transport=transport)
+    client.get("/")
+    client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+    return client
+
+
+def start_run(client: httpx.Client, code: str) -> str:
+    answer = client.post("/runs", json={"language": "python", "code": code})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def watch(
+    server: LiveServer, client: httpx.Client, execution_id: str
+) -> Iterator[dict[str, object]]:
+    cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    url = server.url.replace("http://", "ws://") + f"/ws/executions/{execution_id}"
+    with connect(url, additional_headers={"Cookie": cookies, "Origin": server.url}) as socket:
+        while True:
+            message = json.loads(socket.recv(timeout=60))
+            yield message
+            if message["type"] in ("snapshot", "finished") and message["execution"][
+                "status"
+            ] not in (
+                "queued",
+                "running",
+            ):
+                return
+
+
+def test_a_run_on_one_node_is_read_on_the_other(cluster: Cluster) -> None:
+    key = cluster.a.new_api_key("clustered")
+    on_a = rizaio.Riza(api_key=key, base_url=cluster.a.url, max_retries=0)
+    on_b = rizaio.Riza(api_key=key, base_url=cluster.b.url, max_retries=0)
+    ran = on_a.command.exec(language="python", code="print('from a')")
+    assert on_b.executions.get(ran.id).details.response.stdout == "from a\n"  # type: ignore[union-attr]
+
+
+def test_a_late_watcher_on_the_other_node_gets_every_line_once(cluster: Cluster) -> None:
+    client = guest(cluster.a)
+    code = (
+        "import time\nfor i in range(6):\n    print(f'line {i}', flush=True)\n    time.sleep(0.3)"
+    )
+    execution_id = start_run(client, code)
+    time.sleep(1.0)  # the first lines are out before the watcher comes
+    messages = list(watch(cluster.b, client, execution_id))
+    text = messages[0]["execution"]["stdout"] + "".join(  # type: ignore[index]
+        str(m["text"]) for m in messages if m["type"] == "stdout"
+    )
+    assert messages[0]["execution"]["stdout"].startswith("line 0")  # type: ignore[index]
+    assert text == "".join(f"line {i}\n" for i in range(6))
+    assert messages[-1]["type"] == "finished"
+
+
+def test_stop_reaches_the_run_from_the_other_node(cluster: Cluster) -> None:
+    client = guest(cluster.a)
+    execution_id = start_run(client, "import time\nprint('up', flush=True)\ntime.sleep(60)")
+    cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    url = cluster.b.url.replace("http://", "ws://") + f"/ws/executions/{execution_id}"
+    with connect(url, additional_headers={"Cookie": cookies, "Origin": cluster.b.url}) as socket:
+        deadline = time.monotonic() + 30
+        while "up" not in socket.recv(timeout=30) and time.monotonic() < deadline:
+            pass
+        socket.send(json.dumps({"type": "stop"}))
+        while True:
+            message = json.loads(socket.recv(timeout=30))
+            if message["type"] == "finished":
+                break
+    assert message["execution"]["status"] == "stopped"
+
+
+def test_guest_rate_limits_are_counted_across_nodes(cluster: Cluster) -> None:
+    answers = []
+    for i in range(GUEST_RUNS_PER_MINUTE + 1):
+        # From an address of this test's own: the others' guest runs count too.
+        client = guest(cluster.a if i % 2 else cluster.b, address="127.0.0.77")
+        answers.append(client.post("/runs", json={"language": "python", "code": "print(1)"}))
+    assert [a.status_code for a in answers[:-1]] == [201] * GUEST_RUNS_PER_MINUTE
+    assert answers[-1].status_code == 429
+
+
+def test_a_killed_node_s_run_ends_as_an_error_and_the_other_node_serves_on(
+    cluster: Cluster,
+) -> None:
+    doomed, process = cluster.node("doomed")
+    key = doomed.new_api_key("unlucky-cluster")
+    client = rizaio.Riza(api_key=key, base_url=doomed.url, max_retries=0)
+
+    def long_run() -> None:
+        with contextlib.suppress(rizaio.APIConnectionError):  # its node dies under it
+            client.command.exec(
+                language="python",
+                code="import time\ntime.sleep(60)",
+                limits={"execution_timeout": 90},
+            )
+
+    thread = threading.Thread(target=long_run, daemon=True)
+    on_a = rizaio.Riza(api_key=key, base_url=cluster.a.url, max_retries=0)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (running := [e for e in on_a.executions.list() if e.status == "running"]):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + NODE_TIMEOUT_S + 15
+    while (record := on_a.executions.get(running[0].id)).status == "running":  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the dead node's run was never ended"
+        time.sleep(0.5)
+    assert record.status == "error"  # type: ignore[attr-defined]
+    assert "the node running it stopped" in record.details.response.stderr  # type: ignore[union-attr]
+    assert on_a.command.exec(language="python", code="print('still here')").stdout == "still here\n"
+
+
+def test_the_database_away_is_a_503_and_service_comes_back(cluster: Cluster) -> None:
+    key = cluster.a.new_api_key("patient")
+    headers = {"Authorization": f"Bearer {key}"}
+    cluster.postgres.stop()
+    try:
+        away = httpx.post(
+            f"{cluster.a.url}/v1/execute",
+            json={"language": "python", "code": "print(1)"},
+            headers=headers,
+            timeout=30,
+        )
+        page = httpx.get(f"{cluster.b.url}/history", timeout=30)
+        ready = httpx.get(f"{cluster.a.url}/readyz", timeout=30)
+    finally:
+        cluster.postgres.start()
+    assert away.status_code == 503 and away.headers["Retry-After"]
+    assert away.json()["error"]["code"] == "database_unavailable"
+    assert page.status_code == 503 and "briefly unavailable" in page.text
+    assert ready.status_code == 503 and "database" in ready.json()["failing"]
+    deadline = time.monotonic() + 30
+    while True:
+        back = httpx.post(
+            f"{cluster.a.url}/v1/execute",
+            json={"language": "python", "code": "print('back')"},
+            headers=headers,
+            timeout=30,
+        )
+        if back.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert back.json()["stdout"] == "back\n"
