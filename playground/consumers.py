@@ -1,9 +1,12 @@
 """WebSocket: watch one run live. Late joiners get the state so far, then the rest."""
 
+import asyncio
+import contextlib
 import math
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
 
 from playground import runlog, services
 from playground.guests import viewer_id
@@ -16,6 +19,8 @@ from sandbox.models import RuntimeRevision
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+# With Redis away, how often a watcher's socket reads the run's record.
+RECORD_POLL_S = 1.0
 
 
 class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -38,7 +43,11 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.is_owner = seen.is_owner
         # Join before the snapshot: an event sent in between comes twice and is dropped
         # by its sequence number, rather than lost.
-        await self.channel_layer.group_add(group_name(execution.id), self.channel_name)
+        try:
+            await self.channel_layer.group_add(group_name(execution.id), self.channel_name)
+        except (OSError, RedisError):
+            await self._from_the_record()
+            return
         live = live_runs.get(execution.id)
         if live is not None:
             snapshot = live.snapshot()
@@ -53,9 +62,25 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.last_seq = math.inf if execution.is_finished else snapshot["seq"]
         await self.send_json({**snapshot, "can_stop": self.is_owner})
 
+    async def _from_the_record(self) -> None:
+        """Redis is away, and with it live events: the record, read until the run ends."""
+        execution = self.execution
+        await execution.arefresh_from_db()
+        note = "live output is unavailable just now: this shows the run's record"
+        await self.send_json({"type": "error", "message": note})
+        while not execution.is_finished:
+            await asyncio.sleep(RECORD_POLL_S)
+            await execution.arefresh_from_db()
+        state = execution_state(execution)
+        await self.send_json({"type": "finished", "seq": 0, "execution": state})
+        await self.close()
+
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "execution"):
-            await self.channel_layer.group_discard(group_name(self.execution.id), self.channel_name)
+            with contextlib.suppress(OSError, RedisError):
+                await self.channel_layer.group_discard(
+                    group_name(self.execution.id), self.channel_name
+                )
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "stop":

@@ -64,9 +64,9 @@ def database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        # Connections are kept, and checked before use: a database that restarted is
-        # reconnected to, not answered with a dead connection's error.
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        # A connection a request: under ASGI each request's database calls have a thread
+        # of their own, and a kept connection would outlive its thread (Django's advice).
+        # A database that restarted is so reconnected to on the next request.
+        "CONN_MAX_AGE": 0,
         "OPTIONS": {"connect_timeout": 5},
     }

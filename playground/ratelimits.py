@@ -1,22 +1,34 @@
 """Requests a minute, counted in Django's cache (shared by nodes when it is Redis)."""
 
+import logging
+
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from playground.api.errors import ApiError
 
+log = logging.getLogger(__name__)
 RATE_WINDOW_S = 60
 
 
 def over_rate(key: str, per_minute: int) -> bool:
-    """Count one more for `key` in this minute's window; True past `per_minute`."""
+    """Count one more for `key` in this minute's window; True past `per_minute`.
+
+    With the cache away (Redis down) nothing is counted and nobody is refused: the
+    engine's own caps still hold, and a limit is not worth an outage.
+    """
     cache_key = f"rate:{key}"
-    cache.add(cache_key, 0, RATE_WINDOW_S)
     try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, RATE_WINDOW_S)
-        count = 1
+        cache.add(cache_key, 0, RATE_WINDOW_S)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr
+            cache.set(cache_key, 1, RATE_WINDOW_S)
+            count = 1
+    except (OSError, RedisError) as exc:
+        log.warning("rate limits are not counted: the cache is away (%s)", exc)
+        return False
     return count > per_minute
 
 

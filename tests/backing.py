@@ -121,15 +121,14 @@ class Postgres:
 class Redis:
     process: subprocess.Popen[bytes]
     port: int
+    folder: Path
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    @classmethod
-    def create(cls, folder: Path) -> "Redis":
-        folder.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+    @staticmethod
+    def _serve(folder: Path, port: int) -> subprocess.Popen[bytes]:
         options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)]
         process = subprocess.Popen(
             ["redis-server", "--port", str(port), *options],
@@ -137,8 +136,19 @@ class Redis:
             stderr=subprocess.DEVNULL,
         )
         _wait_for_port(port)
-        return cls(process, port)
+        return process
+
+    @classmethod
+    def create(cls, folder: Path) -> "Redis":
+        folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        return cls(cls._serve(folder, port), port, folder)
+
+    def start(self) -> None:
+        """Again, on the same port, empty: as a Redis that restarted."""
+        self.process = self._serve(self.folder, self.port)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

@@ -29,6 +29,7 @@ class Cluster:
     a: LiveServer
     b: LiveServer
     postgres: backing.Postgres
+    redis: backing.Redis
     env: dict[str, str]
     folder: Path
 
@@ -76,7 +77,7 @@ def cluster(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             server, process = start_server(node_env, state, free_port())
             nodes[name] = server
             running.append(process)
-        yield Cluster(nodes["a"], nodes["b"], postgres, env, folder)
+        yield Cluster(nodes["a"], nodes["b"], postgres, redis, env, folder)
     finally:
         for process in running:
             stop_server(process)
@@ -232,3 +233,30 @@ def test_the_database_away_is_a_503_and_service_comes_back(cluster: Cluster) -> 
             break
         time.sleep(0.5)
     assert back.json()["stdout"] == "back\n"
+
+
+def test_redis_away_runs_go_on_and_watchers_get_the_record(cluster: Cluster) -> None:
+    key = cluster.a.new_api_key("no-redis")
+    api = rizaio.Riza(api_key=key, base_url=cluster.a.url, max_retries=0)
+    client = guest(cluster.a, address="127.0.0.88")
+    cluster.redis.stop()
+    try:
+        assert api.command.exec(language="python", code="print('no redis')").stdout == "no redis\n"
+        execution_id = start_run(client, "import time\ntime.sleep(1)\nprint('recorded')")
+        messages = list(watch(cluster.b, client, execution_id))
+    finally:
+        cluster.redis.start()
+    assert any(m["type"] == "error" and "unavailable" in str(m["message"]) for m in messages)
+    assert messages[-1]["type"] == "finished"
+    assert messages[-1]["execution"]["stdout"] == "recorded\n"  # type: ignore[index]
+    # Redis back: live streaming again, from the other node.
+    execution_id = start_run(
+        client, "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)"
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        messages = list(watch(cluster.b, client, execution_id))
+        if not any(m["type"] == "error" for m in messages) or time.monotonic() > deadline:
+            break
+    assert not any(m["type"] == "error" for m in messages)
+    assert messages[-1]["execution"]["stdout"] == "0\n1\n2\n"  # type: ignore[index]
