@@ -7,7 +7,7 @@ from django.utils.deprecation import MiddlewareMixin
 
 from playground.api.errors import api_error_of, error_json
 
-JSON_PREFIXES = ("/v1/", "/runs", "/tools/", "/mcp")
+JSON_PREFIXES = ("/v1/", "/runs", "/mcp")
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sandpit is briefly unavailable</title></head>
@@ -22,7 +22,8 @@ class DatabaseUnavailable(MiddlewareMixin):
         if not isinstance(exception, DatabaseError):
             return None
         error = api_error_of(exception)
-        if request.path.startswith(JSON_PREFIXES):
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        if request.path.startswith(JSON_PREFIXES) or request.path.endswith("/run") or wants_json:
             return error_json(error)
         return HttpResponse(
             PAGE, status=error.status, headers={"Retry-After": str(error.retry_after_s)}

@@ -64,11 +64,27 @@ def sweep() -> list[Execution]:
     return ended
 
 
+def sweep_own(going: set[str]) -> list[Execution]:
+    """This node's runs that are on the record as unfinished long past any run's time
+    and are not going here: a result the database did not take in time. They end."""
+    stale = timezone.now() - timedelta(seconds=2 * settings.SANDBOX_MAX_TIMEOUT_S + 60)
+    ended = []
+    for execution in Execution.objects.filter(
+        node=settings.SANDBOX_INSTANCE, status__in=UNFINISHED, started_at__lt=stale
+    ).exclude(id__in=going):
+        execution.record_failure("its result could not be stored in time")
+        execution.save()
+        ended.append(execution)
+    return ended
+
+
 async def heartbeat_forever() -> None:
     while True:
         try:
             await sync_to_async(beat)()
-            for execution in await sync_to_async(sweep)():
+            going = get_engine().running_ids()
+            ended = await sync_to_async(sweep)() + await sync_to_async(sweep_own)(going)
+            for execution in ended:
                 message = {"type": "finished", "execution": execution_state(execution)}
                 await broadcast(execution.id, {**message, "seq": FINAL_SEQ})
         except DatabaseError as exc:

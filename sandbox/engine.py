@@ -164,6 +164,10 @@ class Engine:
             await self._pools.pop(key).close()
         await self.factory.drain()
 
+    def running_ids(self) -> set[str]:
+        """The run ids of the runs going on in this engine now."""
+        return set(self._running)
+
     def pools(self) -> list[WarmPool]:
         """The warm pools there are now: the base image's, and those of runtimes in use."""
         return list(self._pools.values())

@@ -5,6 +5,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,14 @@ class Cluster:
     redis: backing.Redis
     env: dict[str, str]
     folder: Path
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def restart(self, name: str) -> None:
+        """Stop a node and start it again: the same instance, state and port."""
+        server = self.a if name == "a" else self.b
+        stop_server(self.processes[name])
+        port = int(server.url.rsplit(":", 1)[1])
+        _, self.processes[name] = start_server(server.env, self.folder / name, port)
 
     def node(self, name: str) -> tuple[LiveServer, object]:
         state = self.folder / name
@@ -63,7 +73,7 @@ def cluster(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "SANDPIT_NODE_TIMEOUT_S": str(NODE_TIMEOUT_S),
         "PLAYGROUND_GUEST_RUNS_PER_MINUTE": str(GUEST_RUNS_PER_MINUTE),
     }
-    running = []
+    running: dict[str, subprocess.Popen[bytes]] = {}
     try:
         nodes = {}
         for name in ("a", "b"):
@@ -76,10 +86,10 @@ def cluster(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             }
             server, process = start_server(node_env, state, free_port())
             nodes[name] = server
-            running.append(process)
-        yield Cluster(nodes["a"], nodes["b"], postgres, redis, env, folder)
+            running[name] = process
+        yield Cluster(nodes["a"], nodes["b"], postgres, redis, env, folder, running)
     finally:
-        for process in running:
+        for process in running.values():
             stop_server(process)
         redis.stop()
         postgres.stop()
@@ -260,3 +270,110 @@ def test_redis_away_runs_go_on_and_watchers_get_the_record(cluster: Cluster) -> 
             break
     assert not any(m["type"] == "error" for m in messages)
     assert messages[-1]["execution"]["stdout"] == "0\n1\n2\n"  # type: ignore[index]
+
+
+def test_a_node_that_restarts_touches_only_its_own_runs(cluster: Cluster) -> None:
+    key = cluster.a.new_api_key("undisturbed")
+    on_a = rizaio.Riza(api_key=key, base_url=cluster.a.url, max_retries=0)
+    results: list[object] = []
+    thread = threading.Thread(
+        target=lambda: results.append(
+            on_a.command.exec(language="python", code="import time\ntime.sleep(4)\nprint('done')")
+        )
+    )
+    thread.start()
+    time.sleep(1)
+    cluster.restart("b")  # its start-up recovery must leave a's running run alone
+    thread.join(timeout=60)
+    assert results and results[0].stdout == "done\n"  # type: ignore[attr-defined]
+    assert on_a.executions.get(results[0].id).status == "succeeded"  # type: ignore[attr-defined]
+
+
+DATABASE_TESTS = [
+    "tests/test_executions.py",
+    "tests/test_playground_views.py",
+    "tests/test_streaming.py",
+    "tests/test_secret_rotation.py",
+]
+
+
+def test_the_database_tests_pass_on_postgresql(cluster: Cluster) -> None:
+    env = {**os.environ, "DATABASE_URL": cluster.postgres.url}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *DATABASE_TESTS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def _our_dockerd() -> tuple[int, list[str]] | None:
+    """The local dockerd's pid and command line, when it is a process we may restart."""
+    found = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True)
+    pids = found.stdout.split()
+    if len(pids) != 1 or os.environ.get("DOCKER_HOST"):
+        return None
+    command = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")
+    return int(pids[0]), [part.decode() for part in command if part]
+
+
+def _docker_answers() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+def test_a_docker_restart_ends_runs_as_errors_answers_503_then_recovers(
+    cluster: Cluster,
+) -> None:
+    dockerd = _our_dockerd()
+    if dockerd is None or os.geteuid() != 0:
+        pytest.skip("the Docker engine is not a local dockerd this test may restart")
+    pid, command = dockerd
+    key = cluster.a.new_api_key("docker-restart")
+    on_a = rizaio.Riza(api_key=key, base_url=cluster.a.url, max_retries=0)
+    results: list[object] = []
+    thread = threading.Thread(
+        target=lambda: results.append(
+            on_a.command.exec(language="python", code="import time\ntime.sleep(30)")
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not [e for e in on_a.executions.list() if e.status == "running"]:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{pid}").exists():
+            assert time.monotonic() < deadline, "dockerd did not stop"
+            time.sleep(0.2)
+        down = httpx.post(
+            f"{cluster.a.url}/v1/execute",
+            json={"language": "python", "code": "print(1)"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+    finally:
+        with (cluster.folder / "dockerd-again.log").open("a") as log:
+            subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not _docker_answers():
+            assert time.monotonic() < deadline, "dockerd did not come back"
+            time.sleep(0.25)
+    thread.join(timeout=60)
+    assert results, "the in-flight run's request never ended"
+    cut = results[0]
+    assert cut.exit_code == -1 and "stopped unexpectedly" in cut.stderr  # type: ignore[attr-defined]
+    assert down.status_code == 503 and down.headers["Retry-After"]
+    assert down.json()["error"]["code"] == "engine_unavailable"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            back = on_a.command.exec(language="python", code="print('pools rebuilt')")
+            break
+        except rizaio.APIStatusError:
+            assert time.monotonic() < deadline, "service did not come back"
+            time.sleep(1)
+    assert back.stdout == "pools rebuilt\n"

@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -99,3 +100,55 @@ async def test_an_api_run_that_hits_a_bug_of_ours_is_recorded_and_answered_in_js
     execution = await Execution.objects.aget(owner=owner)
     assert execution.status == Execution.Status.ERROR
     assert "RuntimeError" in execution.error_reason
+
+
+def test_the_sweeps_end_a_dead_node_s_runs_and_this_node_s_stale_ones(
+    owner: User, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from playground import nodes
+    from playground.models import Node
+
+    settings.SANDBOX_INSTANCE = "me"
+    long_ago = timezone.now() - timedelta(hours=2)
+    Node.objects.create(name="dead", last_seen=long_ago)
+    Node.objects.create(name="alive", last_seen=timezone.now())
+
+    def run(node: str, started: Any = None) -> Execution:
+        return Execution.objects.create(
+            owner=owner,
+            kind="script",
+            language="python",
+            code="x",
+            node=node,
+            status="running",
+            started_at=started or timezone.now(),
+        )
+
+    on_dead, on_alive, stale_here, fresh_here, going_here = (
+        run("dead"),
+        run("alive"),
+        run("me", long_ago),
+        run("me"),
+        run("me", long_ago),
+    )
+    assert [e.id for e in nodes.sweep()] == [on_dead.id]
+    assert not Node.objects.filter(name="dead").exists()
+    assert [e.id for e in nodes.sweep_own({going_here.id})] == [stale_here.id]
+    statuses = {
+        e.id: e.status
+        for e in Execution.objects.filter(
+            id__in=[on_dead.id, on_alive.id, stale_here.id, fresh_here.id, going_here.id]
+        )
+    }
+    assert statuses == {
+        on_dead.id: "error",
+        on_alive.id: "running",
+        stale_here.id: "error",
+        fresh_here.id: "running",
+        going_here.id: "running",
+    }
+    assert nodes.NODE_DIED in Execution.objects.get(id=on_dead.id).error_reason
