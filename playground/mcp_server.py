@@ -132,9 +132,10 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         tool = (await _saved_tools(owner)).get(name)
         if tool is None:
             raise Invalid("name", f"there is no tool named {name!r}")
-        execution = await tool_services.tool_execute(
+        submission = await tool_services.tool_run(
             owner=owner, tool=tool, input=arguments, request={"input": arguments, "via": "mcp"}
         )
+        execution = await services.execution_run(submission)
         return _result(execution)
     except (ApiError, Invalid, EngineError) as exc:
         raise ValueError(api_error_of(exc).message) from None
@@ -152,12 +153,9 @@ async def _run_code(owner: User, arguments: dict[str, Any]) -> dict[str, Any]:
         input=arguments.get("input"),
         stdin=str(arguments.get("stdin", "")),
     )
-    execution = await services.execution_run(
-        owner=owner,
-        kind=Execution.Kind.FUNCTION if function else Execution.Kind.SCRIPT,
-        job=job,
-        request={**arguments, "via": "mcp"},
-    )
+    kind = Execution.Kind.FUNCTION if function else Execution.Kind.SCRIPT
+    submission = services.Submission(owner, kind, job, request={**arguments, "via": "mcp"})
+    execution = await services.execution_run(submission)
     return _result(execution)
 
 

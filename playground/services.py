@@ -4,7 +4,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -91,27 +91,32 @@ async def execution_prepare(*, owner: User, job: Job, runtime_revision_id: str |
     return replace(job, image=image)
 
 
-async def execution_create(
-    *,
-    owner: User,
-    kind: Execution.Kind,
-    job: Job,
-    request: dict[str, Any],
-    runtime_revision_id: str | None = None,
-    tool: tuple[str, str] = ("", ""),
-) -> Execution:
+@dataclass(frozen=True)
+class Submission:
+    """A run as it was asked for: by whom, of what kind, its job, the request to keep
+    (masked when kept), and what it runs on (a runtime revision, a tool's revision)."""
+
+    owner: User
+    kind: Execution.Kind
+    job: Job
+    request: dict[str, Any]
+    runtime_revision_id: str | None = None
+    tool: tuple[str, str] = ("", "")
+
+
+async def execution_create(submission: Submission) -> Execution:
     """Record an accepted, prepared run as queued (a tool's: with its id and revision)."""
     return await Execution.objects.acreate(
-        owner=owner,
-        kind=kind,
-        language=job.language.value,
-        code=job.code,
+        owner=submission.owner,
+        kind=submission.kind,
+        language=submission.job.language.value,
+        code=submission.job.code,
         request=trim_request(
-            mask_request(request), max_bytes=settings.SANDPIT_MAX_STORED_REQUEST_BYTES
+            mask_request(submission.request), max_bytes=settings.SANDPIT_MAX_STORED_REQUEST_BYTES
         ),
-        runtime_revision_id=runtime_revision_id or "",
-        tool_id=tool[0],
-        tool_revision_id=tool[1],
+        runtime_revision_id=submission.runtime_revision_id or "",
+        tool_id=submission.tool[0],
+        tool_revision_id=submission.tool[1],
         node=settings.SANDBOX_INSTANCE,
     )
 
@@ -188,76 +193,33 @@ async def save_retrying(execution: Execution) -> None:
             await sync_to_async(close_old_connections)()
 
 
-async def execution_accept(
-    *,
-    owner: User,
-    kind: Execution.Kind,
-    job: Job,
-    request: dict[str, Any],
-    runtime_revision_id: str | None = None,
-    tool: tuple[str, str] = ("", ""),
-) -> tuple[Execution, Job]:
+async def execution_accept(submission: Submission) -> tuple[Execution, Job]:
     """Check the job, put it on its revision's image, and record it as queued.
 
     A run the engine would refuse as busy is refused before it is recorded.
     """
-    job = replace(job, tenant=str(owner.pk))
+    owner = submission.owner
+    job = replace(submission.job, tenant=str(owner.pk))
     get_engine().refuse_if_busy(job.tenant)
-    job = await execution_prepare(owner=owner, job=job, runtime_revision_id=runtime_revision_id)
-    execution = await execution_create(
-        owner=owner,
-        kind=kind,
-        job=job,
-        request=request,
-        runtime_revision_id=runtime_revision_id,
-        tool=tool,
+    job = await execution_prepare(
+        owner=owner, job=job, runtime_revision_id=submission.runtime_revision_id
     )
-    return execution, job
+    return await execution_create(replace(submission, job=job)), job
 
 
-async def execution_run(
-    *,
-    owner: User,
-    kind: Execution.Kind,
-    job: Job,
-    request: dict[str, Any],
-    runtime_revision_id: str | None = None,
-    tool: tuple[str, str] = ("", ""),
-) -> Execution:
+async def execution_run(submission: Submission) -> Execution:
     """Accept the run, run it, and return it finished: the API's path."""
-    execution, job = await execution_accept(
-        owner=owner,
-        kind=kind,
-        job=job,
-        request=request,
-        runtime_revision_id=runtime_revision_id,
-        tool=tool,
-    )
+    execution, job = await execution_accept(submission)
     return await execution_execute(execution=execution, job=job)
 
 
-async def execution_start(
-    *,
-    owner: User,
-    kind: Execution.Kind,
-    job: Job,
-    request: dict[str, Any],
-    runtime_revision_id: str | None = None,
-    tool: tuple[str, str] = ("", ""),
-) -> Execution:
+async def execution_start(submission: Submission) -> Execution:
     """Accept the run and start it in the background.
 
     The playground's path: the page gets the id at once and watches the run stream over a
     WebSocket.
     """
-    execution, job = await execution_accept(
-        owner=owner,
-        kind=kind,
-        job=job,
-        request=request,
-        runtime_revision_id=runtime_revision_id,
-        tool=tool,
-    )
+    execution, job = await execution_accept(submission)
     live_runs.start(
         execution, lambda sink: execution_execute(execution=execution, job=job, on_event=sink)
     )

@@ -15,7 +15,7 @@ from playground import services, vault
 from playground import tools as tool_services
 from playground.api.bodies import parse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
-from playground.models import Execution, Secret, Tool, ToolRevision
+from playground.models import Secret, Tool, ToolRevision
 from sandbox.errors import EngineError, Invalid
 from sandbox.languages import LANGUAGES
 
@@ -88,20 +88,14 @@ def tool_run(request: HttpRequest, tool_id: str) -> HttpResponse:
     tool = _tool(request, tool_id)
     try:
         body = parse_json_object(request.body, max_elements=10_000)
-        job, revision = async_to_sync(tool_services.tool_job)(
+        submission = async_to_sync(tool_services.tool_run)(
             owner=request.user,  # type: ignore[arg-type]
             tool=tool,
             input=body.get("input"),
             revision_id=body.get("revision_id") or None,
+            request={"input": body.get("input")},
         )
-        execution = async_to_sync(services.execution_start)(
-            owner=request.user,  # type: ignore[arg-type]
-            kind=Execution.Kind.TOOL,
-            job=job,
-            request={"input": body.get("input"), "revision_id": revision.id},
-            runtime_revision_id=revision.runtime_revision_id or None,
-            tool=(tool.id, revision.id),
-        )
+        execution = async_to_sync(services.execution_start)(submission)
     except (ApiError, Invalid, EngineError) as exc:
         return error_json(api_error_of(exc))
     return JsonResponse({"id": execution.id, "permalink": f"/e/{execution.id}"}, status=201)

@@ -141,17 +141,22 @@ async def revision_of(tool: Tool, revision_id: str | None) -> ToolRevision:
     return revision
 
 
-async def tool_job(
+async def tool_run(
     *,
     owner: User,
     tool: Tool,
     input: Any,
+    request: dict[str, Any],
     env: Sequence[Mapping[str, Any]] = (),
     http_allow: Sequence[Mapping[str, Any]] = (),
     revision_id: str | None = None,
-) -> tuple[Job, ToolRevision]:
-    """The run of a revision of the tool on `input`, its input checked and its secrets
-    resolved; Invalid naming the field for anything wrong."""
+) -> services.Submission:
+    """A run of a revision of the tool on `input`, its input checked and its secrets
+    resolved (Invalid, naming the field, for anything wrong); a run of kind tool.
+
+    `request` is what was asked, with secret references as references; the stored copy
+    is masked as every request is.
+    """
     revision = await revision_of(tool, revision_id)
     check_input(revision.input_schema, input)
     job = Job(
@@ -163,37 +168,11 @@ async def tool_job(
         http_allow=await vault.resolve_http(owner=owner, allow=http_allow),
         limits=Limits(),
     )
-    return job, revision
-
-
-async def tool_execute(
-    *,
-    owner: User,
-    tool: Tool,
-    input: Any,
-    env: Sequence[Mapping[str, Any]] = (),
-    http_allow: Sequence[Mapping[str, Any]] = (),
-    revision_id: str | None = None,
-    request: dict[str, Any],
-) -> Execution:
-    """Run a revision of the tool on `input` and wait: a run of kind tool on the record.
-
-    `request` is what was asked, with secret references as references; the stored copy
-    is masked as every request is.
-    """
-    job, revision = await tool_job(
-        owner=owner,
-        tool=tool,
-        input=input,
-        env=env,
-        http_allow=http_allow,
-        revision_id=revision_id,
-    )
-    return await services.execution_run(
+    return services.Submission(
         owner=owner,
         kind=Execution.Kind.TOOL,
         job=job,
-        request=request,
+        request=request | {"revision_id": revision.id},
         runtime_revision_id=revision.runtime_revision_id or None,
         tool=(tool.id, revision.id),
     )

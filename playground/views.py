@@ -209,11 +209,13 @@ async def _start(request: HttpRequest) -> Execution:
         job, max_timeout_s=allowance.max_timeout_s, max_memory_mib=allowance.max_memory_mib
     )
     return await services.execution_start(
-        owner=owner,
-        kind=Execution.Kind.FUNCTION if mode == "function" else Execution.Kind.SCRIPT,
-        job=job,
-        request=parsed.model_dump(exclude_none=True),
-        runtime_revision_id=parsed.runtime_revision_id,
+        services.Submission(
+            owner=owner,
+            kind=Execution.Kind.FUNCTION if mode == "function" else Execution.Kind.SCRIPT,
+            job=job,
+            request=parsed.model_dump(exclude_none=True),
+            runtime_revision_id=parsed.runtime_revision_id,
+        )
     )
 
 

@@ -46,10 +46,12 @@ def test_a_run_the_engine_cannot_take_is_recorded_as_an_error(
     async def run() -> None:
         use_engine(down)  # this loop's engine: one whose Docker does not answer
         await services.execution_run(
-            owner=owner,
-            kind=Execution.Kind.SCRIPT,
-            job=script("python", "print(1)"),
-            request={"code": "print(1)"},
+            services.Submission(
+                owner=owner,
+                kind=Execution.Kind.SCRIPT,
+                job=script("python", "print(1)"),
+                request={"code": "print(1)"},
+            )
         )
 
     with pytest.raises(EngineUnavailable):

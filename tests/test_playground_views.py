@@ -111,10 +111,12 @@ def test_the_admin_shows_runs_masked_with_a_permalink(
 
     request = {"code": "print(1)", "env": {"TOKEN": "admin-must-not-see"}}
     execution = async_to_sync(services.execution_create)(
-        owner=admin_user,
-        kind=Execution.Kind.SCRIPT,
-        job=script("python", "print(1)"),
-        request=request,
+        services.Submission(
+            owner=admin_user,
+            kind=Execution.Kind.SCRIPT,
+            job=script("python", "print(1)"),
+            request=request,
+        )
     )
     page = admin_client.get(f"/admin/playground/execution/{execution.id}/change/").content.decode()
     assert "admin-must-not-see" not in page
@@ -186,12 +188,14 @@ async def test_one_owner_past_its_runs_in_progress_gets_a_429_and_others_still_r
     engine.admission.max_per_tenant = 1
     try:
         running = await services.execution_start(
-            owner=busy,
-            kind=Execution.Kind.SCRIPT,
-            job=script(
-                "python", "import time\ntime.sleep(30)", limits=Limits(execution_timeout_s=30)
-            ),
-            request={},
+            services.Submission(
+                owner=busy,
+                kind=Execution.Kind.SCRIPT,
+                job=script(
+                    "python", "import time\ntime.sleep(30)", limits=Limits(execution_timeout_s=30)
+                ),
+                request={},
+            )
         )
         for _ in range(200):
             if (await Execution.objects.aget(id=running.id)).status == "running":

@@ -65,10 +65,12 @@ def stdout_of(events: list[dict[str, Any]]) -> str:
 
 async def start(owner: User, code: str, **limits: int) -> Execution:
     return await services.execution_start(
-        owner=owner,
-        kind=Execution.Kind.SCRIPT,
-        job=script("python", code, limits=Limits(**limits)),
-        request={"code": code},
+        services.Submission(
+            owner=owner,
+            kind=Execution.Kind.SCRIPT,
+            job=script("python", code, limits=Limits(**limits)),
+            request={"code": code},
+        )
     )
 
 

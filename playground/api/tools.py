@@ -6,8 +6,8 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field, StrictStr, model_validator
 
+from playground import services, vault
 from playground import tools as tool_services
-from playground import vault
 from playground.api.errors import ApiError, ErrorOut
 from playground.api.schemas import (
     ExecuteFunctionOut,
@@ -244,7 +244,7 @@ async def update_tool(request: HttpRequest, tool_id: str, body: ToolUpdateIn) ->
 async def execute_tool(request: HttpRequest, tool_id: str, body: ToolExecIn) -> dict[str, Any]:
     tool = await _owned_tool(request, tool_id)
     allow = body.http.allow if body.http and body.http.allow else []
-    execution = await tool_services.tool_execute(
+    submission = await tool_services.tool_run(
         owner=_owner(request),
         tool=tool,
         input=body.input,
@@ -253,4 +253,5 @@ async def execute_tool(request: HttpRequest, tool_id: str, body: ToolExecIn) -> 
         revision_id=body.revision_id,
         request=body.model_dump(exclude_none=True) | {"input": body.input},
     )
+    execution = await services.execution_run(submission)
     return function_response(execution_state(execution))

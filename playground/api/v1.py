@@ -68,11 +68,13 @@ def _owner(request: HttpRequest) -> Any:
 @api.post("/execute", response={200: ExecuteOut, **ERRORS}, summary="Run a script")
 async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
     execution = await services.execution_run(
-        owner=_owner(request),
-        kind=Execution.Kind.SCRIPT,
-        job=body.to_job(),
-        request=body.model_dump(exclude_none=True),
-        runtime_revision_id=body.runtime_revision_id,
+        services.Submission(
+            owner=_owner(request),
+            kind=Execution.Kind.SCRIPT,
+            job=body.to_job(),
+            request=body.model_dump(exclude_none=True),
+            runtime_revision_id=body.runtime_revision_id,
+        )
     )
     return execute_response(execution_state(execution))
 
@@ -82,11 +84,13 @@ async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
 )
 async def execute_function(request: HttpRequest, body: ExecuteFunctionIn) -> dict[str, Any]:
     execution = await services.execution_run(
-        owner=_owner(request),
-        kind=Execution.Kind.FUNCTION,
-        job=body.to_job(),
-        request=body.model_dump(exclude_none=True) | {"input": body.input},
-        runtime_revision_id=body.runtime_revision_id,
+        services.Submission(
+            owner=_owner(request),
+            kind=Execution.Kind.FUNCTION,
+            job=body.to_job(),
+            request=body.model_dump(exclude_none=True) | {"input": body.input},
+            runtime_revision_id=body.runtime_revision_id,
+        )
     )
     return function_response(execution_state(execution))
 
