@@ -72,3 +72,13 @@ async def test_no_request_outlives_the_run(folder: Path, echo: EchoServers) -> N
         assert await asyncio.wait_for(reader.read(), timeout=5) == b""
         assert time.monotonic() - started < 2
         writer.close()
+
+
+async def test_a_malformed_target_is_a_400_not_a_crash(folder: Path, echo: EchoServers) -> None:
+    async with proxy(folder, echo, EgressLimits()):
+        for target in (b"http://plain.example.test:99999/", b"/no-host", b"ftp://x/"):
+            reader, writer = await asyncio.open_unix_connection(folder / SOCKET_NAME)
+            writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(-1), timeout=10)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 400 "), (target, answer[:80])

@@ -17,6 +17,7 @@ HTTP/1.1 framing is h11's: a small, strict state machine from the python-hyper p
 
 import asyncio
 import contextlib
+import logging
 import os
 import ssl
 import time
@@ -40,6 +41,7 @@ from sandbox.egress.policy import (
     with_query,
 )
 
+log = logging.getLogger(__name__)
 SOCKET_NAME = "egress.sock"
 CHUNK_BYTES = 65536
 CONNECT_TIMEOUT_S = 10.0
@@ -217,6 +219,9 @@ class EgressProxy:
                 await self._converse(client)
         except (ConnectionError, TimeoutError, h11.ProtocolError, ssl.SSLError, OSError):
             pass
+        except Exception:
+            # Whatever a hostile client sends ends its connection, never the proxy.
+            log.exception("egress proxy: a connection failed")
         finally:
             self._open.discard(task)
             client.close()
@@ -232,11 +237,14 @@ class EgressProxy:
         try:
             while isinstance(request, h11.Request):
                 target = urlsplit(request.target.decode("latin-1"))
-                if target.scheme not in ("http", "https") or not target.hostname:
+                try:
+                    port = target.port or (443 if target.scheme == "https" else 80)
+                except ValueError:  # a port that is no port
+                    port = 0
+                if target.scheme not in ("http", "https") or not target.hostname or not port:
                     await self._drain(client)
                     await client.send(*_answer(400, "Sandpit: send requests by absolute URL"))
                     return
-                port = target.port or (443 if target.scheme == "https" else 80)
                 origin = (target.path or "/") + (f"?{target.query}" if target.query else "")
                 await self._exchange(
                     client, upstreams, request, target.scheme, target.hostname, port, origin
