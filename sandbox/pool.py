@@ -62,6 +62,9 @@ class SandboxFactory:
         self._egress_root = egress_root(state_dir)
         self._start_slots = asyncio.Semaphore(limits.MAX_CONTAINER_STARTS)
         self._disposals: set[asyncio.Task[None]] = set()
+        # Containers Docker could not remove when asked (it was down): asked again once
+        # it starts containers again.
+        self._unremoved: set[str] = set()
 
     def shared_file(self, name: str, data: bytes) -> str:
         """A file every sandbox may mount read-only, beside their egress folders: a path
@@ -85,6 +88,7 @@ class SandboxFactory:
             shutil.rmtree(egress_dir, ignore_errors=True)
             raise
         metrics.CONTAINER_STARTS.inc()
+        self._retry_removals()
         sandbox = Sandbox(container, AgentStream(container.reader), egress_dir, spec.memory_mib)
         try:
             async with asyncio.timeout(limits.AGENT_READY_TIMEOUT_S):
@@ -116,12 +120,26 @@ class SandboxFactory:
 
     async def _remove(self, sandbox: Sandbox) -> None:
         try:
-            await self.adapter.remove_container(sandbox.container_id)
-        except EngineError as exc:
-            # The reaper at the next start finds it by its label.
-            log.warning("could not remove sandbox %s: %s", sandbox.container_id[:12], exc)
+            await self._remove_container(sandbox.container_id)
         finally:
             shutil.rmtree(sandbox.egress_dir, ignore_errors=True)
+
+    async def _remove_container(self, container_id: str) -> None:
+        try:
+            await self.adapter.remove_container(container_id)
+        except EngineError as exc:
+            # Asked again after the next container start; the reaper at the next server
+            # start finds it by its label in any case.
+            log.warning("could not remove sandbox %s: %s", container_id[:12], exc)
+            self._unremoved.add(container_id)
+
+    def _retry_removals(self) -> None:
+        """Docker starts containers again: remove those it could not remove before."""
+        for container_id in list(self._unremoved):
+            self._unremoved.discard(container_id)
+            task = asyncio.get_running_loop().create_task(self._remove_container(container_id))
+            self._disposals.add(task)
+            task.add_done_callback(self._disposals.discard)
 
     async def drain(self) -> None:
         """Wait for the background removals under way."""

@@ -180,3 +180,27 @@ async def test_a_docker_that_cannot_start_fails_runs_at_once(tmp_path: Path) -> 
     with pytest.raises(EngineUnavailable):
         await asyncio.wait_for(engine.run(script("python", "out never")), timeout=5)
     await engine.close()
+
+
+async def test_containers_docker_could_not_remove_are_removed_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    docker = FakeDocker()
+    engine = Engine(config(tmp_path, pool_size=0), docker)
+    refusals = {"left": 1}
+    remove = docker.remove_container
+
+    async def flaky_remove(container_id: str) -> None:
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise EngineUnavailable("Docker is restarting")
+        await remove(container_id)
+
+    docker.remove_container = flaky_remove  # type: ignore[method-assign]
+    await engine.run(script("python", "out first"))  # its removal fails
+    await engine.factory.drain()
+    assert len(docker.instance_containers()) == 1
+    await engine.run(script("python", "out second"))  # a start: the removal is asked again
+    await engine.factory.drain()
+    assert docker.instance_containers() == []
+    await engine.close()
