@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 # Plugins of this folder (below) get pytest's assertion rewriting though imported here.
-pytest.register_assert_rewrite("tests.browser", "tests.echo")
+pytest.register_assert_rewrite("tests.api_clients", "tests.browser", "tests.echo")
 
 from sandbox import images  # noqa: E402
 from sandbox.docker_adapter import DockerAdapter  # noqa: E402
@@ -20,7 +20,7 @@ from sandbox.engine import Engine, EngineConfig, use_engine  # noqa: E402
 from tests.echo import EchoServers  # noqa: E402
 
 # The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests.
-pytest_plugins = ["tests.browser", "tests.echo"]
+pytest_plugins = ["tests.api_clients", "tests.browser", "tests.echo"]
 
 # Containers of the test session carry their own instance label, so that tests never
 # touch the containers of a server running beside them, nor it theirs.

@@ -32,6 +32,14 @@ import h11
 from sandbox import metrics
 from sandbox.egress.addresses import AddressRefused, Pin, dial_target
 from sandbox.egress.ca import CertificateAuthority
+from sandbox.egress.http1 import (
+    HOP_BY_HOP,
+    Peer,
+    Upstreams,
+    answer,
+    forwarded_headers,
+    header,
+)
 from sandbox.egress.policy import (
     Rule,
     is_address_literal,
@@ -43,23 +51,9 @@ from sandbox.egress.policy import (
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "egress.sock"
-CHUNK_BYTES = 65536
 CONNECT_TIMEOUT_S = 10.0
-IDLE_TIMEOUT_S = 60.0
 MAX_LOG_ENTRIES = 1000
 PLAIN_HTTP_PORT = 80
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authorization",
-        b"proxy-authenticate",
-        b"te",
-        b"trailer",
-        b"upgrade",
-    }
-)
 
 
 @dataclass
@@ -102,58 +96,6 @@ class EgressLimits:
     ports: frozenset[int] = frozenset({80, 443})
     max_connections: int = 16
     max_bytes: int = 64 * 1024 * 1024
-
-
-class Peer:
-    """One side of an HTTP/1.1 conversation: h11's state machine over a stream."""
-
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, role: type
-    ) -> None:
-        self.reader, self.writer = reader, writer
-        self.conn = h11.Connection(role)
-
-    async def next_event(self, timeout_s: float = IDLE_TIMEOUT_S) -> Any:
-        while True:
-            event = self.conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            async with asyncio.timeout(timeout_s):
-                self.conn.receive_data(await self.reader.read(CHUNK_BYTES))
-
-    async def send(self, *events: Any) -> None:
-        for event in events:
-            data = self.conn.send(event)
-            if data:
-                self.writer.write(data)
-        await self.writer.drain()
-
-    def reusable(self) -> bool:
-        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-            self.conn.start_next_cycle()
-            return True
-        return False
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
-
-
-def _header(request: h11.Request, name: bytes) -> str:
-    for key, value in request.headers:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
-
-
-def _answer(status: int, reason: str) -> list[Any]:
-    body = (reason + "\n").encode()
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    return [
-        h11.Response(status_code=status, headers=headers),
-        h11.Data(data=body),
-        h11.EndOfMessage(),
-    ]
 
 
 class EgressProxy:
@@ -208,7 +150,7 @@ class EgressProxy:
             with contextlib.suppress(Exception):
                 # Read the request first: a reply to an unread one may be reset away.
                 await client.next_event(timeout_s=2.0)
-                await client.send(*_answer(403, f"Sandpit: {reason}"))
+                await client.send(*answer(403, f"Sandpit: {reason}"))
             client.close()
             return
         task = asyncio.current_task()
@@ -243,7 +185,7 @@ class EgressProxy:
                     port = 0
                 if target.scheme not in ("http", "https") or not target.hostname or not port:
                     await self._drain(client)
-                    await client.send(*_answer(400, "Sandpit: send requests by absolute URL"))
+                    await client.send(*answer(400, "Sandpit: send requests by absolute URL"))
                     return
                 origin = (target.path or "/") + (f"?{target.query}" if target.query else "")
                 await self._exchange(
@@ -307,7 +249,7 @@ class EgressProxy:
             upstream = await upstreams.get(scheme, host, port, self._dial)
             credential = rule.credential
             entry.credential_added = credential is not None
-            headers = _forwarded_headers(request, host, port, scheme, credential)
+            headers = forwarded_headers(request, host, port, scheme, credential)
             target = with_query(origin, credential).encode("latin-1")
             await upstream.send(h11.Request(method=request.method, target=target, headers=headers))
             await self._relay_body(client, upstream, entry)
@@ -332,7 +274,7 @@ class EgressProxy:
             entry.status = refusal.status
             if client.conn.our_state is h11.SEND_RESPONSE:
                 await self._drain(client)
-                await client.send(*_answer(refusal.status, f"Sandpit: {refusal}"))
+                await client.send(*answer(refusal.status, f"Sandpit: {refusal}"))
             upstreams.drop(scheme, entry.host, port)
         except CapReached as cap:
             entry.refused = str(cap)
@@ -346,7 +288,7 @@ class EgressProxy:
             entry.status = 502
             entry.refused = f"{entry.host} failed to answer ({type(exc).__name__})"
             await self._drain(client)
-            await client.send(*_answer(502, f"Sandpit: {entry.refused}"))
+            await client.send(*answer(502, f"Sandpit: {entry.refused}"))
         finally:
             entry.duration_ms = int((time.monotonic() - started) * 1000)
             self._note(entry)
@@ -364,7 +306,7 @@ class EgressProxy:
         if port not in self.limits.ports:
             allowed = ", ".join(str(p) for p in sorted(self.limits.ports))
             raise Refused(f"port {port} is not allowed (only {allowed})")
-        if _header(request, b"upgrade"):
+        if header(request, b"upgrade"):
             raise Refused("protocol upgrades (WebSocket) are not allowed")
         if self.bytes_moved >= self.limits.max_bytes:
             raise Refused(f"the run moved its cap of {self.limits.max_bytes} bytes already")
@@ -418,56 +360,8 @@ class EgressProxy:
             self.log.append(entry)
 
 
-class Upstreams:
-    """A client connection's upstream connections, kept while they may be reused."""
-
-    def __init__(self) -> None:
-        self._peers: dict[tuple[str, str, int], Peer] = {}
-
-    async def get(self, scheme: str, host: str, port: int, dial: Any) -> Peer:
-        peer = self._peers.get((scheme, host, port))
-        if peer is None:
-            peer = self._peers[(scheme, host, port)] = await dial(scheme, host, port)
-        return peer
-
-    def done(self, scheme: str, host: str, port: int) -> None:
-        peer = self._peers.get((scheme, host, port))
-        if peer is not None and not peer.reusable():
-            self.drop(scheme, host, port)
-
-    def drop(self, scheme: str, host: str, port: int) -> None:
-        peer = self._peers.pop((scheme, host, port), None)
-        if peer is not None:
-            peer.close()
-
-    def close(self) -> None:
-        for peer in self._peers.values():
-            peer.close()
-        self._peers.clear()
-
-
 def _cert_name(host: str) -> str:
     try:
         return normalise_host(host)
     except ValueError:
         return "invalid.invalid"
-
-
-def _forwarded_headers(
-    request: h11.Request, host: str, port: int, scheme: str, credential: Any
-) -> list[tuple[bytes, bytes]]:
-    """The request's headers as they go upstream: no hop-by-hop ones, Host set to where
-    it goes, and the credential set in place of whatever the code sent."""
-    replaced = {b"host"}
-    set_header = credential.headers() if credential is not None else None
-    if set_header is not None:
-        replaced.add(set_header[0].lower().encode("latin-1"))
-    headers = [
-        (k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP and k not in replaced
-    ]
-    default_port = 443 if scheme == "https" else 80
-    authority = host if port == default_port else f"{host}:{port}"
-    headers.insert(0, (b"host", authority.encode("latin-1")))
-    if set_header is not None:
-        headers.append((set_header[0].encode("latin-1"), set_header[1].encode("latin-1")))
-    return headers

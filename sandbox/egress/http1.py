@@ -1,0 +1,123 @@
+"""HTTP/1.1 both ways for the egress proxy: h11's state machine over asyncio streams, the
+headers that go upstream, and the upstream connections a client connection keeps."""
+
+import asyncio
+import contextlib
+from typing import Any
+
+import h11
+
+CHUNK_BYTES = 65536
+IDLE_TIMEOUT_S = 60.0
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+        b"te",
+        b"trailer",
+        b"upgrade",
+    }
+)
+
+
+class Peer:
+    """One side of an HTTP/1.1 conversation: h11's state machine over a stream."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, role: type
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.conn = h11.Connection(role)
+
+    async def next_event(self, timeout_s: float = IDLE_TIMEOUT_S) -> Any:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            async with asyncio.timeout(timeout_s):
+                self.conn.receive_data(await self.reader.read(CHUNK_BYTES))
+
+    async def send(self, *events: Any) -> None:
+        for event in events:
+            data = self.conn.send(event)
+            if data:
+                self.writer.write(data)
+        await self.writer.drain()
+
+    def reusable(self) -> bool:
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+            return True
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+def header(request: h11.Request, name: bytes) -> str:
+    for key, value in request.headers:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def answer(status: int, reason: str) -> list[Any]:
+    body = (reason + "\n").encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    return [
+        h11.Response(status_code=status, headers=headers),
+        h11.Data(data=body),
+        h11.EndOfMessage(),
+    ]
+
+
+class Upstreams:
+    """A client connection's upstream connections, kept while they may be reused."""
+
+    def __init__(self) -> None:
+        self._peers: dict[tuple[str, str, int], Peer] = {}
+
+    async def get(self, scheme: str, host: str, port: int, dial: Any) -> Peer:
+        peer = self._peers.get((scheme, host, port))
+        if peer is None:
+            peer = self._peers[(scheme, host, port)] = await dial(scheme, host, port)
+        return peer
+
+    def done(self, scheme: str, host: str, port: int) -> None:
+        peer = self._peers.get((scheme, host, port))
+        if peer is not None and not peer.reusable():
+            self.drop(scheme, host, port)
+
+    def drop(self, scheme: str, host: str, port: int) -> None:
+        peer = self._peers.pop((scheme, host, port), None)
+        if peer is not None:
+            peer.close()
+
+    def close(self) -> None:
+        for peer in self._peers.values():
+            peer.close()
+        self._peers.clear()
+
+
+def forwarded_headers(
+    request: h11.Request, host: str, port: int, scheme: str, credential: Any
+) -> list[tuple[bytes, bytes]]:
+    """The request's headers as they go upstream: no hop-by-hop ones, Host set to where
+    it goes, and the credential set in place of whatever the code sent."""
+    replaced = {b"host"}
+    set_header = credential.headers() if credential is not None else None
+    if set_header is not None:
+        replaced.add(set_header[0].lower().encode("latin-1"))
+    headers = [
+        (k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP and k not in replaced
+    ]
+    default_port = 443 if scheme == "https" else 80
+    authority = host if port == default_port else f"{host}:{port}"
+    headers.insert(0, (b"host", authority.encode("latin-1")))
+    if set_header is not None:
+        headers.append((set_header[0].encode("latin-1"), set_header[1].encode("latin-1")))
+    return headers
