@@ -1,10 +1,13 @@
 """Benchmark: the seed example through HTTP, beside `docker run --rm` of the same image.
 
     .venv/bin/python bench/api.py [--server uvicorn|daphne] [--runs 100] [--concurrency 8]
+        [--pool-size 2] [--pool-max 8]
 
 Starts Sandpit under the chosen ASGI server on a free loopback port, with a database of
-its own, then sends the seed example with httpx: sequential runs for p50 / p95, then
-`--concurrency` clients at once for throughput and p95 under load. daphne must be
+its own, then sends the seed example with httpx: sequential runs at a person's pace
+for p50 / p95, one client with 50 ms pauses (faster than a small pool refills), then
+`--concurrency` clients at once for throughput and p95 under load. `--pool-max` equal
+to `--pool-size` turns off the pools' growth with demand, for comparison. daphne must be
 installed for `--server daphne` (`pip install daphne`); it is not a dependency.
 """
 
@@ -72,6 +75,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--docker-runs", type=int, default=15)
+    # make run's defaults: a pool of 2 that grows with demand up to 8.
+    parser.add_argument("--pool-size", type=int, default=2)
+    parser.add_argument("--pool-max", type=int, default=8)
     args = parser.parse_args()
 
     state = tempfile.mkdtemp(prefix="sandpit-bench-")
@@ -79,7 +85,8 @@ def main() -> None:
         **os.environ,
         "SANDPIT_STATE_DIR": state,
         "SANDBOX_INSTANCE": "sandpit-bench-api",
-        "SANDBOX_POOL_SIZE": str(args.concurrency),
+        "SANDBOX_POOL_SIZE": str(args.pool_size),
+        "SANDBOX_POOL_MAX": str(args.pool_max),
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=REPO, check=True)
@@ -108,6 +115,11 @@ def main() -> None:
             for _ in range(args.runs):
                 sequential.append(timed_post(client, url))
                 time.sleep(0.2)  # a person's pace: the pool refills between runs
+            # One client back to back with 50 ms pauses: faster than a pool of 2 refills.
+            paced = []
+            for _ in range(args.runs):
+                paced.append(timed_post(client, url))
+                time.sleep(0.05)
 
         loaded: list[float] = []
         lock = threading.Lock()
@@ -145,8 +157,12 @@ def main() -> None:
         plain.append((time.perf_counter() - started) * 1000)
 
     p50 = statistics.median(sequential)
-    print(f"server: {args.server}; {os.cpu_count()} cores; pool size {args.concurrency}")
+    pools = f"pool size {args.pool_size}, growing to {args.pool_max}"
+    print(f"server: {args.server}; {os.cpu_count()} cores; {pools}")
     print(f"sequential:   p50 {p50:.1f} ms   p95 {percentile(sequential, 95):.1f} ms")
+    print(
+        f"50 ms apart:  p50 {statistics.median(paced):.1f} ms   p95 {percentile(paced, 95):.1f} ms"
+    )
     print(
         f"concurrency {args.concurrency}: {rate:.1f} runs/s   "
         f"p50 {statistics.median(loaded):.0f} ms   p95 {percentile(loaded, 95):.0f} ms"

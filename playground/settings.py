@@ -148,6 +148,9 @@ LOGGING = {
 SANDBOX_INSTANCE = envstr("SANDBOX_INSTANCE", "sandpit")
 # Started containers kept waiting per image and language family (Python / Node).
 SANDBOX_POOL_SIZE = envint("SANDBOX_POOL_SIZE", 2, minimum=0)
+# A pool grows with the runs it sees up to this, and shrinks back to SANDBOX_POOL_SIZE
+# after a quiet spell (sandbox/demand.py).
+SANDBOX_POOL_MAX = envint("SANDBOX_POOL_MAX", 8, minimum=0)
 # Runs at once, and runs allowed to wait for a slot; past both the engine is "busy".
 SANDBOX_MAX_CONCURRENT_RUNS = envint("SANDBOX_MAX_CONCURRENT_RUNS", 8, minimum=1)
 SANDBOX_MAX_QUEUED_RUNS = envint("SANDBOX_MAX_QUEUED_RUNS", 32, minimum=0)
@@ -252,4 +255,5 @@ SANDBOX_EGRESS_MAX_MIB = envint("SANDBOX_EGRESS_MAX_MIB", 64, minimum=1)
 SANDBOX_EGRESS_CA_BUNDLE = envstr("SANDBOX_EGRESS_CA_BUNDLE", "")
 # Warm containers per runtime revision, started on first use and stopped when idle.
 SANDBOX_RUNTIME_POOL_SIZE = envint("SANDBOX_RUNTIME_POOL_SIZE", 1, minimum=0)
+SANDBOX_RUNTIME_POOL_MAX = envint("SANDBOX_RUNTIME_POOL_MAX", 4, minimum=0)
 SANDBOX_RUNTIME_POOL_IDLE_S = envint("SANDBOX_RUNTIME_POOL_IDLE_S", 300, minimum=10)

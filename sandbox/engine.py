@@ -57,6 +57,9 @@ class EngineConfig:
     docker_runtime: str
     docker_timeout_s: int
     runtime_pool_size: int = 1
+    # Pools grow with demand up to these (sandbox/demand.py); the sizes above are floors.
+    pool_max: int = 8
+    runtime_pool_max: int = 4
     runtime_pool_idle_s: int = 300
     max_runs_per_tenant: int = 0
     egress: EgressSettings = field(default_factory=EgressSettings)
@@ -77,6 +80,10 @@ class EngineConfig:
             docker_runtime=settings.SANDBOX_DOCKER_RUNTIME,
             docker_timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S,
             runtime_pool_size=settings.SANDBOX_RUNTIME_POOL_SIZE,
+            pool_max=max(settings.SANDBOX_POOL_MAX, settings.SANDBOX_POOL_SIZE),
+            runtime_pool_max=max(
+                settings.SANDBOX_RUNTIME_POOL_MAX, settings.SANDBOX_RUNTIME_POOL_SIZE
+            ),
             runtime_pool_idle_s=settings.SANDBOX_RUNTIME_POOL_IDLE_S,
             max_runs_per_tenant=settings.SANDBOX_MAX_RUNS_PER_TENANT,
             egress=EgressSettings.parse(
@@ -148,11 +155,14 @@ class Engine:
         await self.factory.drain()
 
     async def _stop_idle_pools(self) -> None:
-        """Runtime revisions' pools shrink to nothing when unused; the base pools stay."""
+        """Pools that grew with demand shrink back to their floor once it passes; runtime
+        revisions' pools stop when unused; the base pools stay."""
         while True:
             await asyncio.sleep(IDLE_CHECK_INTERVAL_S)
             base = images.base_image_tag()
             now = asyncio.get_running_loop().time()
+            for pool in self._pools.values():
+                pool.shrink()
             for key, pool in list(self._pools.items()):
                 if key[0] != base and now - pool.last_used > self.config.runtime_pool_idle_s:
                     del self._pools[key]
@@ -185,7 +195,8 @@ class Engine:
             )
             base = image == images.base_image_tag()
             size = self.config.pool_size if base else self.config.runtime_pool_size
-            pool = self._pools[(image, family)] = WarmPool(self.factory, spec, size)
+            most = self.config.pool_max if base else self.config.runtime_pool_max
+            pool = self._pools[(image, family)] = WarmPool(self.factory, spec, size, most)
         return pool
 
     # --- runs -----------------------------------------------------------------------

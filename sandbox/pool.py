@@ -8,12 +8,15 @@ container start.
 import asyncio
 import logging
 import shutil
+import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import limits, metrics
+from sandbox.demand import Demand
 from sandbox.docker_adapter import AttachedContainer, RunContainers, SandboxSpec
 from sandbox.errors import EngineError, EngineUnavailable
 from sandbox.protocol import AgentStream, Frame, ProtocolError
@@ -150,9 +153,18 @@ class SandboxFactory:
 class WarmPool:
     """Ready sandboxes of one spec; callers are served first come, first served."""
 
-    def __init__(self, factory: SandboxFactory, spec: SandboxSpec, size: int) -> None:
+    def __init__(
+        self,
+        factory: SandboxFactory,
+        spec: SandboxSpec,
+        size: int,
+        max_size: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.spec = spec
-        self.size = size
+        # The idle size is the floor; demand may take the pool up to max_size.
+        ceiling = size if max_size is None else max_size
+        self.demand = Demand(floor=size, ceiling=ceiling, clock=clock)
         self._factory = factory
         self._ready: deque[Sandbox] = deque()
         self._waiters: deque[asyncio.Future[Sandbox]] = deque()
@@ -160,6 +172,11 @@ class WarmPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.last_used = asyncio.get_running_loop().time()
+
+    @property
+    def size(self) -> int:
+        """How many ready sandboxes the pool aims to hold now (sandbox/demand.py)."""
+        return self.demand.target()
 
     @property
     def ready_count(self) -> int:
@@ -171,6 +188,7 @@ class WarmPool:
     async def acquire(self) -> Sandbox:
         """A fresh, ready sandbox: at once from the pool, else the next one started."""
         self.last_used = asyncio.get_running_loop().time()
+        self.demand.note_run()
         while self._ready:
             sandbox = self._ready.popleft()
             if sandbox.alive:
@@ -203,9 +221,16 @@ class WarmPool:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def shrink(self) -> None:
+        """After a quiet spell: let go of ready sandboxes past what demand now wants."""
+        while len(self._ready) > self.size:
+            self._factory.dispose(self._ready.pop())
+
     async def _start_one(self) -> None:
+        started = asyncio.get_running_loop().time()
         try:
             sandbox = await self._factory.start(self.spec)
+            self.demand.note_start(asyncio.get_running_loop().time() - started)
         except EngineError as exc:
             log.warning("starting a sandbox failed: %s", exc)
             self._fail_one(exc)

@@ -48,6 +48,7 @@ def fake_engine_config(tmp_path: Path, **changes: object) -> EngineConfig:
         instance="fast-test",
         state_dir=tmp_path,
         pool_size=1,
+        pool_max=1,  # a pool that follows demand only where a test asks it to
         max_concurrent_runs=2,
         max_queued_runs=2,
         max_timeout_s=30,

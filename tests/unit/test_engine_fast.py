@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from sandbox import limits
+from sandbox.docker_adapter import SandboxSpec
 from sandbox.engine import Engine
 from sandbox.errors import EngineBusy, EngineUnavailable, TenantBusy
 from sandbox.events import OutputEvent, StatusEvent
 from sandbox.jobs import Limits, OutputStatus, RunStatus
+from sandbox.languages import Family
+from sandbox.pool import WarmPool
 from sandbox.protocol import MAX_FRAME_BYTES
 from tests.fake_docker import CHUNK, FakeDocker
 from tests.fake_docker import fake_engine_config as config
@@ -186,7 +189,7 @@ async def test_containers_docker_could_not_remove_are_removed_once_it_is_back(
     tmp_path: Path,
 ) -> None:
     docker = FakeDocker()
-    engine = Engine(config(tmp_path, pool_size=0), docker)
+    engine = Engine(config(tmp_path, pool_size=0, pool_max=0), docker)
     refusals = {"left": 1}
     remove = docker.remove_container
 
@@ -203,4 +206,24 @@ async def test_containers_docker_could_not_remove_are_removed_once_it_is_back(
     await engine.run(script("python", "out second"))  # a start: the removal is asked again
     await engine.factory.drain()
     assert docker.instance_containers() == []
+    await engine.close()
+
+
+async def test_a_pool_grows_while_runs_come_and_shrinks_back_after(tmp_path: Path) -> None:
+    now = [0.0]
+    docker = FakeDocker()
+    engine = Engine(config(tmp_path, pool_size=0), docker)
+    spec = SandboxSpec(image="fake", family=Family.PYTHON, memory_mib=128, cpus=1.0, pids=64)
+    pool = WarmPool(engine.factory, spec, size=1, max_size=6, clock=lambda: now[0])
+    pool.demand.note_start(2.0)  # slow starts: demand needs a deeper pool
+    for _ in range(20):
+        engine.factory.dispose(await pool.acquire())
+        now[0] += 0.2
+    assert pool.size > 1
+    await asyncio.sleep(0.05)
+    assert pool.ready_count == pool.size  # grown ahead of the next runs
+    now[0] += 60  # a quiet spell
+    pool.shrink()
+    assert (pool.size, pool.ready_count) == (1, 1)
+    await pool.close()
     await engine.close()
