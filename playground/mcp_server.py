@@ -13,18 +13,15 @@ import re
 from typing import Any
 
 import mcp.types as types
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import HttpRequest
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from playground import services
 from playground import tools as tool_services
-from playground.api.errors import UNAUTHORIZED, ApiError, api_error_of, error_body
-from playground.api.guard import bearer_token
+from playground.api.errors import ApiError, api_error_of, error_body
+from playground.api.guard import bearer_of, key_in_use
 from playground.models import Execution, Tool
-from playground.ratelimits import refuse_over_rate
 from playground.serializers import execution_state
 from sandbox.errors import EngineError, Invalid
 from sandbox.jobs import Job, JobKind
@@ -240,17 +237,7 @@ class McpEndpoint:
 
 async def _authenticate(scope: dict[str, Any]) -> int:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    request = HttpRequest()
-    request.META["HTTP_AUTHORIZATION"] = headers.get("authorization", "")
-    token = bearer_token(request)
-    api_key = await services.api_key_authenticate(key=token) if token else None
-    if api_key is None:
-        raise UNAUTHORIZED
-    await refuse_over_rate(
-        f"owner:{api_key.owner_id}",
-        settings.SANDPIT_API_RUNS_PER_MINUTE,
-        "this key's owner may send requests:",
-    )
+    api_key = await key_in_use(bearer_of(headers.get("authorization", "")))
     return int(api_key.owner_id)
 
 

@@ -129,6 +129,17 @@ class Execution(models.Model):
         self.output_status = result.output_status.value if result.output_status else ""
         self.finished_at = timezone.now()
 
+    # What record_failure changes: a conditional update of these ends a run exactly once.
+    FAILURE_FIELDS = (
+        "status",
+        "exit_code",
+        "duration_ms",
+        "output_status",
+        "stderr",
+        "error_reason",
+        "finished_at",
+    )
+
     def record_failure(self, reason: str) -> None:
         """The engine could not run it: an error with a reason, never a silent gap."""
         self.status = self.Status.ERROR

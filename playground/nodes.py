@@ -48,15 +48,9 @@ def sweep() -> list[Execution]:
         for execution in Execution.objects.filter(node=node.name, status__in=UNFINISHED):
             execution.record_failure(NODE_DIED)
             # Only if it is still unfinished: another live node may have swept it first.
-            claimed = Execution.objects.filter(id=execution.id, status__in=UNFINISHED).update(
-                status=execution.status,
-                exit_code=execution.exit_code,
-                duration_ms=execution.duration_ms,
-                output_status=execution.output_status,
-                stderr=execution.stderr,
-                error_reason=execution.error_reason,
-                finished_at=execution.finished_at,
-            )
+            ended_fields = {f: getattr(execution, f) for f in Execution.FAILURE_FIELDS}
+            unfinished = Execution.objects.filter(id=execution.id, status__in=UNFINISHED)
+            claimed = unfinished.update(**ended_fields)
             if claimed:
                 ended.append(execution)
         log.warning("node %s stopped; %d of its runs ended as errors", node.name, len(ended))

@@ -7,11 +7,12 @@ A lost key makes its secrets unreadable: no other key reads them.
 """
 
 import functools
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+from sandbox.files import write_private
 
 KEY_FILE = "secrets_key"
 
@@ -26,12 +27,7 @@ def key_file() -> Path:
 
 def write_key_file(keys: list[bytes]) -> None:
     """The key file, owner-only, replaced atomically: one key a line, the first in use."""
-    path = key_file()
-    partial = path.with_name(f".{KEY_FILE}.new")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(b"\n".join(keys) + b"\n")
-    partial.replace(path)
+    write_private(key_file(), b"\n".join(keys) + b"\n")
 
 
 def configured_keys() -> list[bytes]:

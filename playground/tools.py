@@ -5,6 +5,7 @@ names another. A call's input is checked against its revision's schema before an
 runs, and its secrets are resolved on the host at run time (playground/vault.py).
 """
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ async def _check(owner: User, fields: ToolFields) -> None:
     if len(fields.description) > MAX_DESCRIPTION_CHARS:
         raise Invalid("description", f"is longer than {MAX_DESCRIPTION_CHARS} characters")
     if fields.input_schema is not None:
-        check_schema(fields.input_schema)
+        # A tenant's schema (regular expressions and all): off the event loop.
+        await asyncio.to_thread(check_schema, fields.input_schema)
     if fields.runtime_revision_id:
         exists = await RuntimeRevision.objects.filter(
             id=fields.runtime_revision_id, runtime__owner=owner, runtime__deleted_at__isnull=True
@@ -158,7 +160,8 @@ async def tool_run(
     is masked as every request is.
     """
     revision = await revision_of(tool, revision_id)
-    check_input(revision.input_schema, input)
+    # A tenant's input against a tenant's schema: off the event loop.
+    await asyncio.to_thread(check_input, revision.input_schema, input)
     job = Job(
         kind=JobKind.FUNCTION,
         language=Language(revision.language),

@@ -13,14 +13,13 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from playground.masking import SECRET_AUTH_FIELDS
 from playground.models import Secret
 from playground.secret_box import secret_box
 from sandbox.errors import Invalid, JobInvalid, NameTaken
 
 MAX_NAME_CHARS = 128
 MAX_VALUE_BYTES = 64 * 1024
-# The secret part of each http auth kind, which a secret_id may stand for.
-AUTH_SECRET_FIELD = {"bearer": "token", "basic": "password", "header": "value", "query": "value"}
 
 
 def _create(owner: User, name: str, value: str) -> Secret:
@@ -88,7 +87,9 @@ async def resolve_http(*, owner: User, allow: Sequence[Mapping[str, Any]]) -> li
             if isinstance(part, dict) and "secret_id" in part:
                 field = f"http.allow.{i}.auth.{kind}.secret_id"
                 part = {k: v for k, v in part.items() if k != "secret_id"}
-                part[AUTH_SECRET_FIELD[kind]] = await _value(owner, auth[kind]["secret_id"], field)
+                # The kind's secret part (masking's first name for it) is what the id stands for.
+                secret_part = SECRET_AUTH_FIELDS[kind][0]
+                part[secret_part] = await _value(owner, auth[kind]["secret_id"], field)
                 auth[kind] = part
         if auth:
             rule["auth"] = auth

@@ -39,6 +39,12 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
+# Every status an endpoint may answer with the one error shape, for the OpenAPI document.
+ERROR_RESPONSES: dict[int, type[Schema]] = dict.fromkeys(
+    (400, 401, 404, 409, 413, 429, 500, 503), ErrorOut
+)
+
+
 class ApiError(Exception):
     def __init__(
         self,

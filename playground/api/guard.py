@@ -24,14 +24,34 @@ from playground.api.errors import (
     json_not_found,
     too_large,
 )
+from playground.models import ApiKey
 from playground.ratelimits import refuse_over_rate
 
 API_PREFIX = "/v1/"
 
 
 def bearer_token(request: HttpRequest) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return bearer_of(request.headers.get("Authorization", ""))
+
+
+def bearer_of(authorization: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header, or ""."""
+    scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def key_in_use(token: str) -> ApiKey:
+    """The active key behind a bearer token, counted against its owner's requests a
+    minute: UNAUTHORIZED without one, ApiError(429) past the rate. The API's and /mcp's."""
+    api_key = await services.api_key_authenticate(key=token) if token else None
+    if api_key is None:
+        raise UNAUTHORIZED
+    await refuse_over_rate(
+        f"owner:{api_key.owner_id}",
+        settings.SANDPIT_API_RUNS_PER_MINUTE,
+        "this key's owner may send requests:",
+    )
+    return api_key
 
 
 def declared_length(request: HttpRequest) -> int:
@@ -80,16 +100,7 @@ class ApiBodyGuard:
         return response
 
     async def _guard(self, request: HttpRequest) -> None:
-        token = bearer_token(request)
-        api_key = await services.api_key_authenticate(key=token) if token else None
-        if api_key is None:
-            raise UNAUTHORIZED
-        request.sandpit_api_key = api_key  # type: ignore[attr-defined]
-        await refuse_over_rate(
-            f"owner:{api_key.owner_id}",
-            settings.SANDPIT_API_RUNS_PER_MINUTE,
-            "this key's owner may send requests:",
-        )
+        request.sandpit_api_key = await key_in_use(bearer_token(request))  # type: ignore[attr-defined]
         body = read_body(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if body:
             request.sandpit_json = await aparse_json_object(  # type: ignore[attr-defined]

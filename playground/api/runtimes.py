@@ -6,15 +6,15 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field, StrictStr
 
-from playground.api.errors import ApiError, ErrorOut
-from playground.api.schemas import LanguageName, StrictSchema
+from playground.api.errors import ERROR_RESPONSES, ApiError
+from playground.api.schemas import DeletedOut, LanguageName, PageQuery, StrictSchema
 from playground.live import build_line_sink
 from sandbox import selectors
 from sandbox import services as runtime_services
 from sandbox.models import Runtime, RuntimeRevision
 
 router = Router(tags=["runtimes"])
-ERRORS: dict[int, type[Schema]] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 413: ErrorOut}
+ERRORS = ERROR_RESPONSES
 MAX_MANIFEST_CHARS = 64 * 1024
 
 
@@ -68,16 +68,6 @@ class RuntimeListOut(Schema):
 
 class RevisionListOut(Schema):
     revisions: list[RevisionOut]
-
-
-class DeletedOut(Schema):
-    id: str
-    deleted: bool
-
-
-class RuntimeListQuery(Schema):
-    limit: int = Field(selectors.MAX_PAGE, ge=1, le=selectors.MAX_PAGE)
-    starting_after: str | None = None
 
 
 def _revision(revision: RuntimeRevision, *, with_log: bool = False) -> dict[str, Any]:
@@ -137,7 +127,7 @@ async def create_runtime(request: HttpRequest, body: RuntimeIn) -> dict[str, Any
 
 
 @router.get("/runtimes", response={200: RuntimeListOut, **ERRORS}, summary="List runtimes")
-async def list_runtimes(request: HttpRequest, query: Query[RuntimeListQuery]) -> dict[str, Any]:
+async def list_runtimes(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     runtimes = await selectors.runtime_list(
         owner=request.auth.owner,  # type: ignore[attr-defined]
         limit=query.limit,

@@ -7,6 +7,7 @@ from django.conf import settings
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
+from playground.selectors import MAX_PAGE
 from sandbox import limits
 from sandbox.jobs import File, Job, JobKind, Limits
 from sandbox.languages import Language
@@ -208,3 +209,15 @@ class ExecutionOut(Schema):
 
 class ExecutionListOut(Schema):
     data: list[ExecutionOut]
+
+
+class PageQuery(Schema):
+    """A list's page: at most `limit`, after the id `starting_after` (newest first)."""
+
+    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE)
+    starting_after: str | None = None
+
+
+class DeletedOut(Schema):
+    id: str
+    deleted: bool

@@ -8,10 +8,12 @@ from pydantic import Field, StrictStr, model_validator
 
 from playground import services, vault
 from playground import tools as tool_services
-from playground.api.errors import ApiError, ErrorOut
+from playground.api.errors import ERROR_RESPONSES, ApiError
 from playground.api.schemas import (
+    DeletedOut,
     ExecuteFunctionOut,
     LanguageName,
+    PageQuery,
     StrictSchema,
     token_is_value,
 )
@@ -19,21 +21,7 @@ from playground.models import Secret, Tool
 from playground.serializers import execution_state, function_response
 
 router = Router(tags=["tools"])
-ERRORS: dict[int, type[Schema]] = {
-    400: ErrorOut,
-    401: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    413: ErrorOut,
-    429: ErrorOut,
-    503: ErrorOut,
-}
-MAX_PAGE = 100
-
-
-class PageQuery(Schema):
-    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE)
-    starting_after: str | None = None
+ERRORS = ERROR_RESPONSES
 
 
 # --- secrets ------------------------------------------------------------------------
@@ -51,11 +39,6 @@ class SecretOut(Schema):
 
 class SecretListOut(Schema):
     secrets: list[SecretOut]
-
-
-class DeletedOut(Schema):
-    id: str
-    deleted: bool
 
 
 def _owner(request: HttpRequest) -> Any:

@@ -3,13 +3,12 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import NinjaAPI, Query, Schema
+from ninja import NinjaAPI, Query
 from ninja.security import HttpBearer
-from pydantic import Field
 
 from playground import selectors, services
 from playground.api.bodies import JsonParser
-from playground.api.errors import ApiError, ErrorOut, install_error_handlers
+from playground.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from playground.api.runtimes import router as runtimes_router
 from playground.api.schemas import (
     ExecuteFunctionIn,
@@ -18,6 +17,7 @@ from playground.api.schemas import (
     ExecuteOut,
     ExecutionListOut,
     ExecutionOut,
+    PageQuery,
 )
 from playground.api.tools import router as tools_router
 from playground.models import ApiKey, Execution
@@ -28,14 +28,7 @@ from playground.serializers import (
     function_response,
 )
 
-ERRORS: dict[int, type[Schema]] = {
-    400: ErrorOut,
-    401: ErrorOut,
-    413: ErrorOut,
-    429: ErrorOut,
-    500: ErrorOut,
-    503: ErrorOut,
-}
+ERRORS = ERROR_RESPONSES
 
 
 class ApiKeyAuth(HttpBearer):
@@ -95,9 +88,7 @@ async def execute_function(request: HttpRequest, body: ExecuteFunctionIn) -> dic
     return function_response(execution_state(execution))
 
 
-class ExecutionListQuery(Schema):
-    limit: int = Field(selectors.MAX_PAGE, ge=1, le=selectors.MAX_PAGE)
-    starting_after: str | None = None
+class ExecutionListQuery(PageQuery):
     only_non_zero_exit_codes: bool = False
 
 
@@ -114,7 +105,7 @@ async def list_executions(request: HttpRequest, query: Query[ExecutionListQuery]
 
 @api.get(
     "/executions/{execution_id}",
-    response={200: ExecutionOut, 404: ErrorOut, **ERRORS},
+    response={200: ExecutionOut, **ERRORS},
     summary="Get an execution",
 )
 async def get_execution(request: HttpRequest, execution_id: str) -> dict[str, Any]:

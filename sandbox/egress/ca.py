@@ -8,7 +8,6 @@ and their server contexts are kept in a small cache.
 
 import datetime
 import ipaddress
-import os
 import ssl
 import tempfile
 import threading
@@ -20,23 +19,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sandbox.files import write_private
+
 CA_NAME = "Sandpit egress CA"
 CA_VALID_DAYS = 3650
 LEAF_VALID_DAYS = 7
 # Clocks inside and outside may disagree a little.
 BACKDATE = datetime.timedelta(hours=1)
 MAX_CACHED_CONTEXTS = 512
-
-
-def _private(path: Path, data: bytes) -> None:
-    """Write a file only its owner may read, atomically."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -59,10 +49,9 @@ class CertificateAuthority:
             self._create()
         self._key = serialization.load_pem_private_key(self._key_path.read_bytes(), None)
         self.certificate = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
-        # One key for every leaf: it stays in this process and in a 0600 file.
+        # One key for every leaf, made per process: it never touches the disk but for the
+        # moment a context loads it (ssl loads keys from files only).
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())
-        self._leaf_key_path = folder / "leaf.key"
-        _private(self._leaf_key_path, _pem_key(self._leaf_key))
 
     @property
     def certificate_pem(self) -> bytes:
@@ -98,7 +87,7 @@ class CertificateAuthority:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
         )
-        _private(self._key_path, _pem_key(key))
+        write_private(self._key_path, _pem_key(key))
         self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self.cert_path.chmod(0o644)
 
@@ -137,14 +126,14 @@ class CertificateAuthority:
             if context is not None:
                 self._contexts.move_to_end(host)
                 return context
-        chain = self._mint(host) + self.certificate_pem
+        chain = self._mint(host) + self.certificate_pem + _pem_key(self._leaf_key)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        # ssl loads chains from files only: a private temporary file, gone at once.
+        # ssl loads chains and keys from files only: a 0600 temporary file, gone at once.
         with tempfile.NamedTemporaryFile(dir=self.folder, suffix=".pem") as chain_file:
             chain_file.write(chain)
             chain_file.flush()
-            context.load_cert_chain(chain_file.name, self._leaf_key_path)
+            context.load_cert_chain(chain_file.name)
         context.set_alpn_protocols(["http/1.1"])
         with self._lock:
             self._contexts[host] = context
