@@ -15,7 +15,7 @@ async def _settle(engine: Engine) -> set[str]:
     """Wait for removals and refills; return the ids of the containers the pools hold."""
     await engine.factory.drain()
     for _ in range(200):
-        if all(p.ready_count == p.size for p in engine.pools()):
+        if all(p.ready_count >= p.size for p in engine.pools()):
             break
         await asyncio.sleep(0.05)
     await engine.factory.drain()
@@ -33,9 +33,9 @@ async def test_thirty_runs_leave_no_container_behind(engine: Engine) -> None:
     pooled = await _settle(engine)
     remaining = set(await asyncio.to_thread(engine.adapter.instance_containers))
     assert remaining == pooled
-    # Each pool holds what demand asks for now: at least its idle size (sandbox/demand.py).
-    assert len(pooled) == sum(p.size for p in engine.pools())
-    assert len(pooled) >= engine.config.pool_size * 2
+    # Each pool holds at least its idle size, and no more than demand may take it to
+    # (sandbox/demand.py); it shrinks back later, when the engine's janitor passes.
+    assert engine.config.pool_size * 2 <= len(pooled) <= engine.config.pool_max * 2
 
 
 async def test_every_run_gets_a_container_of_its_own(engine: Engine) -> None:
