@@ -158,6 +158,8 @@ class DockerAdapter(ImageCalls):
         self._timeout_s = timeout_s
         self._runtime = runtime or None
         self._client: docker.DockerClient | None = None
+        # Each image's labels, looked up once: they say which worker command it takes.
+        self._labels: dict[str, dict[str, str]] = {}
         self._executor = ThreadPoolExecutor(DOCKER_THREADS, thread_name_prefix="docker")
 
     # --- plumbing -------------------------------------------------------------------
@@ -223,9 +225,10 @@ class DockerAdapter(ImageCalls):
     ) -> tuple[str, socket.socket]:
         api = self.api
         try:
+            worker = FAMILIES[spec.family].command_for(self._image_labels(spec.image))
             created = api.create_container(
                 spec.image,
-                command=[*SUPERVISOR_COMMAND, *FAMILIES[spec.family].worker_command],
+                command=[*SUPERVISOR_COMMAND, *worker],
                 user=SUPERVISOR_USER,
                 environment=BASE_ENVIRONMENT,
                 working_dir=WORK_DIR,
@@ -258,6 +261,13 @@ class DockerAdapter(ImageCalls):
             raise
         return container_id, sock
 
+    def _image_labels(self, image: str) -> dict[str, str]:
+        labels = self._labels.get(image)
+        if labels is None:
+            config = self.api.inspect_image(image).get("Config") or {}
+            labels = self._labels[image] = config.get("Labels") or {}
+        return labels
+
     def _host_config(self, spec: SandboxSpec, egress_dir: Path) -> Any:
         return self._hardened(
             cap_add=SUPERVISOR_CAPABILITIES,
@@ -271,6 +281,7 @@ class DockerAdapter(ImageCalls):
             cpus=spec.cpus,
             nofile=limits.NOFILE,
             fsize_bytes=limits.FSIZE_BYTES,
+            log_config=LogConfig(type="none"),
         )
 
     def _sandbox_binds(self, spec: SandboxSpec, egress_dir: Path) -> dict[str, Any]:

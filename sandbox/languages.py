@@ -44,6 +44,18 @@ class FamilySpec:
     manifest: str
     # The language a custom runtime of this family is created as (Riza's word).
     runtime_language: Language
+    # The worker started from a startup snapshot instead, in an image whose label
+    # (SNAPSHOT_LABEL) says it has one: images built before it keep worker_command.
+    snapshot_command: tuple[str, ...] = ()
+
+    def command_for(self, image_labels: dict[str, str]) -> tuple[str, ...]:
+        if self.snapshot_command and image_labels.get(SNAPSHOT_LABEL):
+            return self.snapshot_command
+        return self.worker_command
+
+
+# Set by the base image's Dockerfile (sandbox/agent/) on images with Node's snapshot.
+SNAPSHOT_LABEL = "sandpit.node-snapshot"
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,13 @@ FAMILIES: dict[Family, FamilySpec] = {
         agent_memory_mib=64,
         manifest="package.json",
         runtime_language=Language.JAVASCRIPT,
+        # The flags must be those the snapshot was built with (sandbox/agent/Dockerfile).
+        snapshot_command=(
+            "/usr/bin/node",
+            "--stack-size=2048",
+            "--snapshot-blob",
+            "/opt/sandpit/worker.blob",
+        ),
     ),
 }
 

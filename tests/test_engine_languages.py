@@ -230,3 +230,12 @@ async def test_events_report_status_then_output_in_order(engine: Engine) -> None
     assert log.events[:2] == [StatusEvent("starting"), StatusEvent("running")]
     assert log.text("stdout") == result.stdout == "0\n1\n2\n"
     assert log.text("stderr") == result.stderr == "e\n"
+
+
+async def test_containers_load_only_what_every_run_needs(engine: Engine) -> None:
+    """A container serves one run, so what its worker loads ahead is paid for by every
+    run: Node starts from the image's snapshot (Sucrase in it), Python without asyncio."""
+    node = await engine.run(script("javascript", "console.log(process.execArgv.join(' '))"))
+    assert "--snapshot-blob /opt/sandpit/worker.blob" in node.stdout
+    python = await engine.run(script("python", "import sys; print('asyncio' in sys.modules)"))
+    assert python.stdout == "False\n"

@@ -83,3 +83,17 @@ def test_file_paths_inside_it_are_fine_and_a_path_named_twice_is_not() -> None:
     files = [File("a.txt", "1"), File("./a.txt", "2")]
     with pytest.raises(ValueError, match="second time"):
         validate_job(script("python", "", files=files), max_timeout_s=30, max_memory_mib=256)
+
+
+def test_node_starts_from_a_snapshot_only_in_images_labelled_with_one() -> None:
+    node, python = FAMILIES[Family.NODE], FAMILIES[Family.PYTHON]
+    labelled = {languages.SNAPSHOT_LABEL: "/opt/sandpit/worker.blob"}
+    assert "--snapshot-blob" in node.command_for(labelled)
+    # A runtime revision built on an older base image has no snapshot: the script.
+    assert node.command_for({}) == node.worker_command
+    assert python.command_for(labelled) == python.worker_command
+    # The Dockerfile builds the snapshot with the very flags it is started with.
+    dockerfile = (ROOT / "sandbox" / "agent" / "Dockerfile").read_text()
+    assert languages.SNAPSHOT_LABEL in dockerfile
+    for flag in node.snapshot_command[1:]:
+        assert f'"{flag}"' in dockerfile
