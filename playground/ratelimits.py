@@ -35,5 +35,9 @@ def over_rate(key: str, per_minute: int) -> bool:
 async def refuse_over_rate(key: str, per_minute: int, who: str) -> None:
     """Count one more for `key`; ApiError(429) past `per_minute`, saying who may do what."""
     if await sync_to_async(over_rate)(key, per_minute):
-        message = f"{who} {per_minute} a minute; wait a moment"
-        raise ApiError(429, "rate_limited", message, retry_after_s=RATE_WINDOW_S)
+        raise rate_limited(per_minute, who)
+
+
+def rate_limited(per_minute: int, who: str) -> ApiError:
+    message = f"{who} {per_minute} a minute; wait a moment"
+    return ApiError(429, "rate_limited", message, retry_after_s=RATE_WINDOW_S)

@@ -47,7 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "playground.static_files.StaticFiles",
     "playground.health.RequestMetrics",
     "playground.faults.DatabaseUnavailable",
     "playground.api.guard.ApiBodyGuard",

@@ -111,11 +111,16 @@ class SandboxFactory:
         return sandbox
 
     def dispose(self, sandbox: Sandbox) -> None:
-        """Kill and remove the container in the background; nobody waits for it."""
+        """Kill and remove the container in the background, after the upkeep delay:
+        nobody waits for it, and the run that just ended finishes first."""
         sandbox.container.writer.close()
-        task = asyncio.get_running_loop().create_task(self._remove(sandbox))
+        task = asyncio.get_running_loop().create_task(self._remove_later(sandbox))
         self._disposals.add(task)
         task.add_done_callback(self._disposals.discard)
+
+    async def _remove_later(self, sandbox: Sandbox) -> None:
+        await asyncio.sleep(limits.UPKEEP_DELAY_S)
+        await self._remove(sandbox)
 
     async def kill(self, sandbox: Sandbox) -> None:
         """Kill and remove the container now, and wait until Docker has done it."""
@@ -171,6 +176,7 @@ class WarmPool:
         self._starting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._upkeep: asyncio.TimerHandle | None = None
         self.last_used = asyncio.get_running_loop().time()
 
     @property
@@ -192,7 +198,7 @@ class WarmPool:
         while self._ready:
             sandbox = self._ready.popleft()
             if sandbox.alive:
-                self._top_up()
+                self._top_up_soon()
                 return sandbox
             self._factory.dispose(sandbox)
         waiter: asyncio.Future[Sandbox] = asyncio.get_running_loop().create_future()
@@ -210,6 +216,15 @@ class WarmPool:
     def warm_up(self) -> None:
         """Start filling the pool without waiting for it."""
         self._top_up()
+
+    def _top_up_soon(self) -> None:
+        """Top up after the upkeep delay while a ready sandbox is left; else at once."""
+        if self._ready:
+            self._upkeep = asyncio.get_running_loop().call_later(
+                limits.UPKEEP_DELAY_S, self._top_up
+            )
+        else:
+            self._top_up()
 
     def _top_up(self) -> None:
         if self._closed:
@@ -264,6 +279,8 @@ class WarmPool:
 
     async def close(self) -> None:
         self._closed = True
+        if self._upkeep is not None:
+            self._upkeep.cancel()
         # Not cancelled: a start cancelled halfway leaves a container Docker made but
         # nobody knows of. Finished starts find the pool closed and dispose of theirs.
         await asyncio.gather(*self._tasks, return_exceptions=True)

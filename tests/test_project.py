@@ -62,3 +62,19 @@ def test_the_state_folder_is_private_and_made_on_first_use(tmp_path: Path) -> No
     )
     assert (state / "db.sqlite3").exists()
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
+def test_static_files_are_served_and_no_middleware_is_sync_only(sandpit_server) -> None:  # type: ignore[no-untyped-def]
+    """A sync-only middleware would send every request through a thread and back: the
+    static files middleware asks WhiteNoise only about static paths."""
+    import httpx
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    for path in settings.MIDDLEWARE:
+        assert import_string(path).async_capable, f"{path} is sync-only"
+    served = httpx.get(f"{sandpit_server.url}/static/js/editor.js")
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/javascript")
+    assert served.content == (Path(__file__).parents[1] / "static/js/editor.js").read_bytes()
+    assert httpx.get(f"{sandpit_server.url}/static/js/missing.js").status_code == 404

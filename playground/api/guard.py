@@ -8,7 +8,7 @@ parsed on the event loop, where a large one would stall every other request and 
 
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import markcoroutinefunction
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
@@ -25,7 +25,7 @@ from playground.api.errors import (
     too_large,
 )
 from playground.models import ApiKey
-from playground.ratelimits import refuse_over_rate
+from playground.ratelimits import over_rate, rate_limited
 
 API_PREFIX = "/v1/"
 
@@ -43,15 +43,21 @@ def bearer_of(authorization: str) -> str:
 async def key_in_use(token: str) -> ApiKey:
     """The active key behind a bearer token, counted against its owner's requests a
     minute: UNAUTHORIZED without one, ApiError(429) past the rate. The API's and /mcp's."""
-    api_key = await services.api_key_authenticate(key=token) if token else None
+    api_key, over = await sync_to_async(_look_up_and_count)(token)
     if api_key is None:
         raise UNAUTHORIZED
-    await refuse_over_rate(
-        f"owner:{api_key.owner_id}",
-        settings.SANDPIT_API_RUNS_PER_MINUTE,
-        "this key's owner may send requests:",
-    )
+    if over:
+        per_minute = settings.SANDPIT_API_RUNS_PER_MINUTE
+        raise rate_limited(per_minute, "this key's owner may send requests:")
     return api_key
+
+
+def _look_up_and_count(token: str) -> tuple[ApiKey | None, bool]:
+    """The key, and whether its owner is past the rate: one trip to a thread for both."""
+    api_key = services.api_key_lookup(key=token) if token else None
+    if api_key is None:
+        return None, False
+    return api_key, over_rate(f"owner:{api_key.owner_id}", settings.SANDPIT_API_RUNS_PER_MINUTE)
 
 
 def declared_length(request: HttpRequest) -> int:
