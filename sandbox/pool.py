@@ -11,9 +11,10 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sandbox import limits, metrics
 from sandbox.demand import Demand
@@ -65,6 +66,10 @@ class SandboxFactory:
         self._egress_root = egress_root(state_dir)
         self._start_slots = asyncio.Semaphore(limits.MAX_CONTAINER_STARTS)
         self._disposals: set[asyncio.Task[None]] = set()
+        # Disposed of, to be removed in a quiet moment (limits.REMOVE_WHEN_QUIET_FOR_S).
+        self._finished: deque[Sandbox] = deque()
+        self._busy_at = 0.0
+        self._remover: asyncio.Task[None] | None = None
         # Containers Docker could not remove when asked (it was down): asked again once
         # it starts containers again.
         self._unremoved: set[str] = set()
@@ -81,6 +86,7 @@ class SandboxFactory:
         return str(path)
 
     async def start(self, spec: SandboxSpec) -> Sandbox:
+        self._busy_at = asyncio.get_running_loop().time()
         egress_dir = self._egress_root / uuid.uuid4().hex
         egress_dir.mkdir(parents=True, mode=0o755)
         try:
@@ -111,16 +117,38 @@ class SandboxFactory:
         return sandbox
 
     def dispose(self, sandbox: Sandbox) -> None:
-        """Kill and remove the container in the background, after the upkeep delay:
-        nobody waits for it, and the run that just ended finishes first."""
+        """Done with: its supervisor exits (its stdin closes), and the container is
+        removed in the next quiet moment, or at once past MAX_FINISHED_CONTAINERS."""
         sandbox.container.writer.close()
-        task = asyncio.get_running_loop().create_task(self._remove_later(sandbox))
+        loop = asyncio.get_running_loop()
+        self._busy_at = loop.time()
+        self._finished.append(sandbox)
+        while len(self._finished) > limits.MAX_FINISHED_CONTAINERS:
+            self._spawn_removal(self._finished.popleft())
+        if self._remover is None or self._remover.done():
+            self._remover = loop.create_task(self._remove_when_quiet())
+
+    async def _remove_when_quiet(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._finished:
+            quiet_for = loop.time() - self._busy_at
+            if quiet_for < limits.REMOVE_WHEN_QUIET_FOR_S:
+                await asyncio.sleep(limits.REMOVE_WHEN_QUIET_FOR_S - quiet_for)
+                continue
+            count = min(limits.REMOVALS_AT_ONCE, len(self._finished))
+            batch = [self._spawn_removal(self._finished.popleft()) for _ in range(count)]
+            # asyncio.wait, not gather: cancelling this (drain) leaves the removals be.
+            await asyncio.wait(batch)
+
+    def _spawn_removal(self, sandbox: Sandbox) -> asyncio.Task[None]:
+        return self._in_background(self._remove(sandbox))
+
+    def _in_background(self, removal: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A removal nobody awaits, but drain()."""
+        task = asyncio.get_running_loop().create_task(removal)
         self._disposals.add(task)
         task.add_done_callback(self._disposals.discard)
-
-    async def _remove_later(self, sandbox: Sandbox) -> None:
-        await asyncio.sleep(limits.UPKEEP_DELAY_S)
-        await self._remove(sandbox)
+        return task
 
     async def kill(self, sandbox: Sandbox) -> None:
         """Kill and remove the container now, and wait until Docker has done it."""
@@ -145,12 +173,14 @@ class SandboxFactory:
         """Docker starts containers again: remove those it could not remove before."""
         for container_id in list(self._unremoved):
             self._unremoved.discard(container_id)
-            task = asyncio.get_running_loop().create_task(self._remove_container(container_id))
-            self._disposals.add(task)
-            task.add_done_callback(self._disposals.discard)
+            self._in_background(self._remove_container(container_id))
 
     async def drain(self) -> None:
-        """Wait for the background removals under way."""
+        """Remove every container disposed of, now, and wait until Docker has."""
+        if self._remover is not None:
+            self._remover.cancel()
+        while self._finished:
+            self._spawn_removal(self._finished.popleft())
         while self._disposals:
             await asyncio.gather(*list(self._disposals), return_exceptions=True)
 

@@ -128,16 +128,33 @@ async def test_a_run_can_be_stopped(engine: Engine) -> None:
 
 
 async def test_each_sandbox_serves_one_run_and_the_pool_refills(
-    engine: Engine, docker: FakeDocker
+    engine: Engine, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(limits, "REMOVE_WHEN_QUIET_FOR_S", 0.2)
     await engine.start()
     await engine.run(script("python", "out one"))
     await engine.run(script("python", "out two"))
-    await asyncio.sleep(0.05)
-    # Two base pools of one each, a replacement after each run: four started, two gone.
+    await asyncio.sleep(0.1)
+    # Two base pools of one each, a replacement after each run: four started; the two
+    # finished containers wait for a quiet moment to be removed.
     assert docker.started == 4
+    assert docker.removed == []
+    await asyncio.sleep(0.3)
     assert len(docker.removed) == 2
     assert len(docker.instance_containers()) == 2
+
+
+async def test_finished_containers_wait_for_quiet_only_up_to_a_bound(
+    engine: Engine, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "MAX_FINISHED_CONTAINERS", 1)
+    await engine.start()
+    for text in ("one", "two", "three"):
+        await engine.run(script("python", f"out {text}"))
+    await asyncio.sleep(0.05)  # removals are under way, while it is still busy
+    assert len(docker.removed) == 2
+    await engine.factory.drain()  # and drain() removes the rest at once
+    assert len(docker.removed) == 3
 
 
 async def test_a_memory_limit_other_than_the_pool_s_resizes_the_sandbox(
