@@ -26,6 +26,9 @@ CHECK_TIMEOUT_S = 3.0
 
 QUEUE_DEPTH = Gauge("sandpit_queue_depth", "Runs waiting for a slot on this node")
 WARM_CONTAINERS = Gauge("sandpit_warm_containers", "Ready sandboxes per pool", ["image", "family"])
+AWAITING_REMOVAL = Gauge(
+    "sandpit_containers_awaiting_removal", "Finished containers left for a quiet moment"
+)
 
 
 REQUEST_SECONDS = Histogram(
@@ -102,6 +105,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         )
     engine = get_engine()
     QUEUE_DEPTH.set(engine.admission.waiting)
+    AWAITING_REMOVAL.set(engine.factory.awaiting_removal)
     WARM_CONTAINERS.clear()
     for pool in engine.pools():
         WARM_CONTAINERS.labels(pool.spec.image, pool.spec.family.value).set(pool.ready_count)

@@ -116,6 +116,11 @@ class SandboxFactory:
             raise
         return sandbox
 
+    @property
+    def awaiting_removal(self) -> int:
+        """Finished containers waiting for a quiet moment to be removed."""
+        return len(self._finished)
+
     def dispose(self, sandbox: Sandbox) -> None:
         """Done with: its supervisor exits (its stdin closes), and the container is
         removed in the next quiet moment, or at once past MAX_FINISHED_CONTAINERS."""
@@ -275,7 +280,9 @@ class WarmPool:
         started = asyncio.get_running_loop().time()
         try:
             sandbox = await self._factory.start(self.spec)
-            self.demand.note_start(asyncio.get_running_loop().time() - started)
+            took = asyncio.get_running_loop().time() - started
+            self.demand.note_start(took)
+            metrics.CONTAINER_START_SECONDS.observe(took)
         except EngineError as exc:
             log.warning("starting a sandbox failed: %s", exc)
             self._fail_one(exc)

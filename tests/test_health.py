@@ -26,5 +26,12 @@ def test_metrics_count_runs_and_pools(sandpit_server: LiveServer) -> None:
     assert "sandpit_run_duration_seconds_bucket" in text
     assert 'sandpit_warm_containers{family="python"' in text
     assert "sandpit_container_starts_total" in text
+    started = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("sandpit_container_start_seconds_count")
+    )
+    assert float(started.split()[-1]) >= 1  # the pools' starts, timed
+    assert "sandpit_containers_awaiting_removal" in text
     assert "sandpit_queue_depth" in text
     assert 'sandpit_request_duration_seconds_count{method="POST",route="v1/execute"}' in text
