@@ -254,10 +254,10 @@ def main() -> None:
     pools = f"pools {args.pool_size} growing to {args.pool_max}"
     print(f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; ", end="")
     print(f"{args.server}; {pools}; image {image}\n")
-    print(f"| {'measure':<40} | {'Sandpit':<18} | {'docker run --rm':<16} |")
-    print(f"|{'-' * 42}|{'-' * 20}|{'-' * 18}|")
+    print(f"| {'measure':<40} | {'Sandpit':<28} | {'docker run --rm':<16} |")
+    print(f"|{'-' * 42}|{'-' * 30}|{'-' * 18}|")
     for label, ours_text, theirs_text in rows:
-        print(f"| {label:<40} | {ours_text:<18} | {theirs_text:<16} |")
+        print(f"| {label:<40} | {ours_text:<28} | {theirs_text:<16} |")
 
 
 def start_buckets(base: str) -> dict[str, float]:
