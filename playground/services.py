@@ -145,7 +145,12 @@ async def execution_execute(
             await on_event(event)
 
     try:
-        result = await get_engine().run(replace(job, run_id=execution.id), relay)
+        try:
+            result = await get_engine().run(replace(job, run_id=execution.id), relay)
+        finally:
+            for task in marking:
+                task.cancel()  # a run that ended first is never marked running
+            await asyncio.gather(*marking, return_exceptions=True)
     except (EngineError, JobInvalid) as exc:
         execution.record_failure(str(exc))
         await execution.asave()
@@ -160,9 +165,6 @@ async def execution_execute(
         execution.record_failure(f"Sandpit failed to run it ({type(exc).__name__})")
         await asyncio.shield(execution.asave())
         raise
-    for task in marking:
-        task.cancel()  # a run that ended first is never marked running
-    await asyncio.gather(*marking, return_exceptions=True)
     execution.record_result(result)
     try:
         await save_retrying(execution)

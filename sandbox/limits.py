@@ -44,10 +44,10 @@ AGENT_READY_TIMEOUT_S = 30.0
 # Containers being created at once: dockerd serialises much of the work, and more at
 # once only makes each slower on 2 cores.
 MAX_CONTAINER_STARTS = 4
-# Container upkeep that can wait (a replacement for a pool that still holds a ready
-# sandbox, removing a finished container) waits this long: Docker's work on both cores
-# would otherwise slow the run that just ended while its result is saved and answered
-# (an idle API call: p50 18 -> 11 ms, bench/api.py). An empty pool refills at once.
+# A replacement for a pool that still holds a ready sandbox starts this much later:
+# Docker's work on both cores would otherwise slow the run that just ended while its
+# result is saved and answered (an idle API call: p50 18 -> 11 ms, with the removals
+# below; bench/api.py). An empty pool refills at once.
 UPKEEP_DELAY_S = 0.04
 # Finished containers (stopped: their supervisor exits after its run) are removed once
 # no container has started or finished for this long, a few at a time, so that a burst

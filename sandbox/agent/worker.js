@@ -7,7 +7,6 @@
 // Both languages go through Sucrase: TypeScript loses its types, and ES module syntax
 // (import / export) becomes CommonJS, so `require` and `import` both work. The code is
 // the body of an async function, so top-level `await` works too. Line numbers are kept.
-
 //
 // The base image runs it from a V8 startup snapshot (`--build-snapshot`, see the
 // Dockerfile): Node starts with Sucrase already loaded and warmed, which halves the CPU a
