@@ -7,11 +7,15 @@ import sys
 from io import StringIO
 from pathlib import Path
 
+import httpx
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
+from django.utils.module_loading import import_string
 
 from sandbox import images
+from tests.conftest import LiveServer
 
 
 @pytest.mark.django_db
@@ -64,13 +68,11 @@ def test_the_state_folder_is_private_and_made_on_first_use(tmp_path: Path) -> No
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
 
 
-def test_static_files_are_served_and_no_middleware_is_sync_only(sandpit_server) -> None:  # type: ignore[no-untyped-def]
+def test_static_files_are_served_and_no_middleware_is_sync_only(
+    sandpit_server: LiveServer,
+) -> None:
     """A sync-only middleware would send every request through a thread and back: the
     static files middleware asks WhiteNoise only about static paths."""
-    import httpx
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
     for path in settings.MIDDLEWARE:
         assert import_string(path).async_capable, f"{path} is sync-only"
     served = httpx.get(f"{sandpit_server.url}/static/js/editor.js")
