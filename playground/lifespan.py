@@ -14,6 +14,7 @@ from django.conf import settings
 from playground.live import build_line_sink
 from playground.mcp_server import mcp_endpoint
 from playground.nodes import membership
+from playground.schema_checks import checkers
 from playground.services import executions_fail_interrupted
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import get_engine
@@ -48,5 +49,6 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await membership.stop()
             await mcp_endpoint.stop()
             await get_engine().close()
+            checkers.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

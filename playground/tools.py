@@ -5,20 +5,17 @@ names another. A call's input is checked against its revision's schema before an
 runs, and its secrets are resolved on the host at run time (playground/vault.py).
 """
 
-import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import transaction
-from jsonschema.exceptions import best_match
 
 from playground import services, vault
 from playground.models import Execution, Tool, ToolRevision
+from playground.schema_checks import Problem, checkers, input_problem, schema_problem
 from sandbox.errors import Invalid
 from sandbox.jobs import Job, JobKind, Limits
 from sandbox.languages import LANGUAGES, Language, names
@@ -26,7 +23,6 @@ from sandbox.models import RuntimeRevision
 
 MAX_NAME_CHARS = 128
 MAX_DESCRIPTION_CHARS = 8192
-REQUIRED = re.compile(r"^'(.+)' is a required property$")
 
 
 @dataclass(frozen=True)
@@ -41,33 +37,20 @@ class ToolFields:
     runtime_revision_id: str = ""
 
 
-def check_schema(schema: Any) -> None:
+async def check_schema(schema: Any) -> None:
     """Invalid("input_schema") unless it is a JSON Schema object its own metaschema takes."""
-    if not isinstance(schema, dict):
-        raise Invalid("input_schema", "must be a JSON Schema object")
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = ".".join(str(p) for p in exc.absolute_path)
-        raise Invalid(
-            "input_schema",
-            f"is not valid JSON Schema{' at ' + where if where else ''}: {exc.message}",
-        ) from None
+    _raise(await checkers.check("input_schema", schema_problem, schema))
 
 
-def check_input(schema: Mapping[str, Any], value: Any) -> None:
+async def check_input(schema: Mapping[str, Any], value: Any) -> None:
     """Invalid naming the part of the input at fault (`input.a.0`), saying what was wanted."""
-    if not schema:
-        return
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = best_match(validator.iter_errors(value))
-    if error is None:
-        return
-    path = [str(p) for p in error.absolute_path]
-    missing = REQUIRED.match(error.message) if error.validator == "required" else None
-    if missing:
-        path.append(missing.group(1))
-    raise Invalid(".".join(["input", *path]), error.message)
+    if schema:
+        _raise(await checkers.check("input", input_problem, schema, value))
+
+
+def _raise(problem: Problem) -> None:
+    if problem is not None:
+        raise Invalid(*problem)
 
 
 async def _check(owner: User, fields: ToolFields) -> None:
@@ -78,8 +61,7 @@ async def _check(owner: User, fields: ToolFields) -> None:
     if len(fields.description) > MAX_DESCRIPTION_CHARS:
         raise Invalid("description", f"is longer than {MAX_DESCRIPTION_CHARS} characters")
     if fields.input_schema is not None:
-        # A tenant's schema (regular expressions and all): off the event loop.
-        await asyncio.to_thread(check_schema, fields.input_schema)
+        await check_schema(fields.input_schema)
     if fields.runtime_revision_id:
         exists = await RuntimeRevision.objects.filter(
             id=fields.runtime_revision_id, runtime__owner=owner, runtime__deleted_at__isnull=True
@@ -160,8 +142,7 @@ async def tool_run(
     is masked as every request is.
     """
     revision = await revision_of(tool, revision_id)
-    # A tenant's input against a tenant's schema: off the event loop.
-    await asyncio.to_thread(check_input, revision.input_schema, input)
+    await check_input(revision.input_schema, input)
     job = Job(
         kind=JobKind.FUNCTION,
         language=Language(revision.language),

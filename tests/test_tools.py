@@ -1,6 +1,7 @@
 """Secrets and tools through Riza's own client, against a live server."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -94,6 +95,27 @@ def test_a_schema_that_is_not_json_schema_is_a_400(carol: rizaio.Riza) -> None:
             name="bad", code=GREET, language="python", input_schema={"type": "no-such-type"}
         )
     assert refused.value.body["error"]["field"] == "input_schema"  # type: ignore[index]
+
+
+def test_a_pattern_that_backtracks_for_hours_is_a_400_and_stalls_nothing(
+    carol: rizaio.Riza, sandpit_server: LiveServer
+) -> None:
+    evil_schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}},
+    }
+    tool = carol.tools.create(name="evil", code=GREET, language="python", input_schema=evil_schema)
+    with ThreadPoolExecutor(1) as caller:
+        refused = caller.submit(carol.tools.exec, tool.id, input={"name": "a" * 40 + "!"})
+        # While the check is held up, the server answers everyone else at once.
+        while not refused.done():
+            assert httpx.get(f"{sandpit_server.url}/healthz", timeout=1).status_code == 200
+        with pytest.raises(rizaio.BadRequestError) as error:
+            refused.result()
+    body = error.value.body["error"]  # type: ignore[index]
+    assert body["field"] == "input" and "took longer than" in body["message"]
+    # The tool still runs on input its pattern takes.
+    assert carol.tools.exec(tool.id, input={"name": "aaa"}).output["hello"] == "aaa"  # type: ignore[index]
 
 
 def test_secrets_reach_the_run_and_the_upstream_and_no_record(
