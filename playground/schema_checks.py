@@ -4,14 +4,16 @@ A schema's `pattern` and `patternProperties` are a tenant's regular expressions,
 Python's `re` backtracks: `^(a+)+$` against forty a's and a `!` runs for hours, and it
 holds the GIL all the while, so no other thread of the server, nor its event loop, would
 run. So schemas and inputs are checked in worker processes (started on first use from a
-fork server, their memory capped), and a check that passes CHECK_TIMEOUT_S has its
-workers killed and replaced, and answers that the schema took too long to check.
+fork server, their memory capped, at the lowest CPU priority), and a check that passes
+CHECK_TIMEOUT_S has its workers killed and replaced, and answers that the schema took
+too long to check.
 
 The checks answer (field, message) or None: exceptions of ours do not cross processes.
 """
 
 import asyncio
 import multiprocessing
+import os
 import re
 import resource
 import threading
@@ -22,7 +24,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-CHECK_TIMEOUT_S = 5.0
+CHECK_TIMEOUT_S = 2.0
 CHECKERS = 2
 CHECKER_MEMORY_BYTES = 1024 * 1024 * 1024
 REQUIRED = re.compile(r"^'(.+)' is a required property$")
@@ -60,8 +62,11 @@ def input_problem(schema: Mapping[str, Any], value: Any) -> Problem:
     return ".".join(["input", *path]), error.message
 
 
-def _cap_memory() -> None:
+def _confine() -> None:
+    """Each worker: its memory capped, and the lowest CPU priority, so that a tenant who
+    keeps a check busy until its time limit takes CPU from no run and no request."""
     resource.setrlimit(resource.RLIMIT_AS, (CHECKER_MEMORY_BYTES, CHECKER_MEMORY_BYTES))
+    os.nice(19)
 
 
 class Checkers:
@@ -75,7 +80,7 @@ class Checkers:
         with self._lock:
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
-                self._pool = context.Pool(CHECKERS, initializer=_cap_memory)
+                self._pool = context.Pool(CHECKERS, initializer=_confine)
             return self._pool
 
     def _replace(self, pool: Pool) -> None:
