@@ -12,6 +12,7 @@ The checks answer (field, message) or None: exceptions of ours do not cross proc
 """
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import re
@@ -90,11 +91,23 @@ class Checkers:
         pool.terminate()
 
     async def check(self, field: str, fn: Callable[..., Problem], *args: Any) -> Problem:
-        pool = await asyncio.to_thread(self._current)
-        pending = pool.apply_async(fn, args)
+        pool = self._pool
+        if pool is None:  # the first check starts the workers
+            pool = await asyncio.to_thread(self._current)
+        # The answer comes back by callback: no thread of the server waits on a worker.
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Problem] = loop.create_future()
+
+        def settle(problem: Problem) -> None:
+            _from_pool(loop, answer.set_result, answer, problem)
+
+        def fail(exc: BaseException) -> None:
+            _from_pool(loop, answer.set_exception, answer, exc)
+
+        pool.apply_async(fn, args, callback=settle, error_callback=fail)
         try:
-            problem: Problem = await asyncio.to_thread(pending.get, CHECK_TIMEOUT_S)
-        except multiprocessing.TimeoutError:
+            return await asyncio.wait_for(answer, CHECK_TIMEOUT_S)
+        except TimeoutError:
             await asyncio.to_thread(self._replace, pool)
             return field, (
                 f"took longer than {CHECK_TIMEOUT_S:g} s to check against the schema; "
@@ -102,13 +115,28 @@ class Checkers:
             )
         except MemoryError:
             return field, "needs too much memory to check against the schema"
-        return problem
 
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.terminate()
+
+
+def _from_pool(
+    loop: asyncio.AbstractEventLoop,
+    deliver: Callable[[Any], None],
+    answer: asyncio.Future[Problem],
+    value: Any,
+) -> None:
+    """From the pool's result thread: hand a check's outcome to the waiting coroutine."""
+
+    def now() -> None:
+        if not answer.done():  # a check given up on is answered by its time-out
+            deliver(value)
+
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+        loop.call_soon_threadsafe(now)
 
 
 checkers = Checkers()
