@@ -12,7 +12,7 @@ import builtins
 # Imported here so that runs do not pay for them: what most snippets reach for, and
 # costs next to nothing to load. Not asyncio (about 35 ms of CPU), inspect, dataclasses
 # or typing (about 10 ms each): every container pays for what is preloaded, and a
-# container serves one run, so only a run that uses them should (bench/README).
+# container serves one run, so only a run that uses them should (README, Benchmarks).
 import collections.abc
 import datetime  # noqa: F401
 import importlib
@@ -21,6 +21,7 @@ import json
 import linecache
 import math  # noqa: F401
 import os
+import random  # noqa: F401
 import re  # noqa: F401
 import site
 import struct
