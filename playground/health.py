@@ -10,9 +10,8 @@ import asyncio
 import hmac
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
 
-from asgiref.sync import markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -20,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
 
 from playground.api.guard import bearer_token
+from playground.middleware import AsyncMiddleware
 from sandbox.engine import get_engine
 
 CHECK_TIMEOUT_S = 3.0
@@ -39,16 +39,9 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-class RequestMetrics:
+class RequestMetrics(AsyncMiddleware):
     """Times every request, labelled by its route pattern (never its path: ids would
     make a label per run)."""
-
-    async_capable = True
-    sync_capable = False
-
-    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> None:
-        self.get_response = get_response
-        markcoroutinefunction(self)
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.monotonic()

@@ -6,21 +6,17 @@ request, static or not (about 2 ms of an API call). This asks WhiteNoise only ab
 paths under the static prefix, and in a thread, since serving opens a file.
 """
 
-from collections.abc import Awaitable, Callable
-
-from asgiref.sync import markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from playground.middleware import AsyncMiddleware, GetResponse
 
-class StaticFiles:
-    async_capable = True
-    sync_capable = False
 
-    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> None:
-        self.get_response = get_response
+class StaticFiles(AsyncMiddleware):
+    def __init__(self, get_response: GetResponse) -> None:
+        super().__init__(get_response)
         self.whitenoise = WhiteNoiseMiddleware(get_response=None)
-        markcoroutinefunction(self)
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.startswith(self.whitenoise.static_prefix):

@@ -6,9 +6,7 @@ Order matters: a request without a valid key never makes the server parse its bo
 parsed on the event loop, where a large one would stall every other request and run.
 """
 
-from collections.abc import Awaitable, Callable
-
-from asgiref.sync import markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
@@ -24,6 +22,7 @@ from playground.api.errors import (
     json_not_found,
     too_large,
 )
+from playground.middleware import AsyncMiddleware
 from playground.models import ApiKey
 from playground.ratelimits import over_rate, rate_limited
 
@@ -84,14 +83,7 @@ def _is_json(response: HttpResponse) -> bool:
     return str(response.get("Content-Type", "")).startswith("application/json")
 
 
-class ApiBodyGuard:
-    async_capable = True
-    sync_capable = False
-
-    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> None:
-        self.get_response = get_response
-        markcoroutinefunction(self)
-
+class ApiBodyGuard(AsyncMiddleware):
     async def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return await self.get_response(request)
