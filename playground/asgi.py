@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from playground.front_door import FrontDoor  # noqa: E402
 from playground.lifespan import lifespan_app  # noqa: E402
 from playground.mcp_server import PATH as MCP_PATH  # noqa: E402
 from playground.mcp_server import mcp_endpoint  # noqa: E402
@@ -28,7 +29,7 @@ async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        "http": FrontDoor(http_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

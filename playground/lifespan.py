@@ -11,6 +11,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from playground.api.bodies import parsers
 from playground.live import build_line_sink
 from playground.mcp_server import mcp_endpoint
 from playground.nodes import membership
@@ -50,5 +51,6 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await mcp_endpoint.stop()
             await get_engine().close()
             checkers.close()
+            parsers.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -13,11 +13,14 @@ from django.views.decorators.http import require_POST
 
 from playground import services, vault
 from playground import tools as tool_services
-from playground.api.bodies import parse_json_object
+from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
 from playground.models import Secret, Tool, ToolRevision
 from sandbox.errors import EngineError, Invalid
 from sandbox.languages import LANGUAGES
+
+# A try-it input is typed into a form: far fewer values than an API call may send.
+TRY_IT_MAX_ELEMENTS = 10_000
 
 
 def _tool(request: HttpRequest, tool_id: str) -> Tool:
@@ -87,7 +90,9 @@ def tool_run(request: HttpRequest, tool_id: str) -> HttpResponse:
     """Try it: run the tool on an input from the page; the page watches it live."""
     tool = _tool(request, tool_id)
     try:
-        body = parse_json_object(request.body, max_elements=10_000)
+        body = async_to_sync(aparse_json_object)(
+            request.body, max_elements=TRY_IT_MAX_ELEMENTS, owner=f"owner:{request.user.pk}"
+        )
         submission = async_to_sync(tool_services.tool_run)(
             owner=request.user,  # type: ignore[arg-type]
             tool=tool,

@@ -108,6 +108,7 @@ class Allowance:
     max_elements: int
     max_timeout_s: int
     max_memory_mib: int
+    owner: str  # whose turn it is when work is shared out (playground/workers.py)
 
 
 async def _allowance(request: HttpRequest) -> Allowance:
@@ -123,11 +124,13 @@ async def _allowance(request: HttpRequest) -> Allowance:
             settings.MAX_REQUEST_ELEMENTS,
             settings.SANDBOX_MAX_TIMEOUT_S,
             settings.SANDBOX_MAX_MEMORY_MIB,
+            f"owner:{user.pk}",
         )
     if not settings.PLAYGROUND_ANONYMOUS:
         raise ApiError(401, "unauthorized", "sign in to run code")
+    address = client_address(request)
     await refuse_over_rate(
-        f"guest:{client_address(request)}",
+        f"guest:{address}",
         settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE,
         "guests (sign in for more) may start runs:",
     )
@@ -136,6 +139,7 @@ async def _allowance(request: HttpRequest) -> Allowance:
         settings.PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS,
         min(settings.PLAYGROUND_GUEST_MAX_TIMEOUT_S, settings.SANDBOX_MAX_TIMEOUT_S),
         min(settings.PLAYGROUND_GUEST_MAX_MEMORY_MIB, settings.SANDBOX_MAX_MEMORY_MIB),
+        f"guest:{address}",
     )
 
 
@@ -145,7 +149,7 @@ async def _parsed_run(
     """The run the editor asked for: who may send what first, then parsed off the loop."""
     allowance = await _allowance(request)
     raw = read_body(request, allowance.max_bytes)
-    body = await aparse_json_object(raw, max_elements=allowance.max_elements)
+    body = await aparse_json_object(raw, max_elements=allowance.max_elements, owner=allowance.owner)
     mode = body.pop("mode", "script")
     schemas: dict[str, type[ExecuteIn | ExecuteFunctionIn]] = {
         "script": ExecuteIn,

@@ -1,12 +1,13 @@
-"""Request bodies: JSON objects bounded in bytes, elements and depth, checked off the loop.
+"""Request bodies: JSON objects bounded in bytes, elements and depth, never parsed where
+they could stall the server.
 
-A wide JSON array of a few megabytes costs seconds of CPU and gigabytes of memory to
-parse, so the count of elements is bounded before parsing (by a scan that runs at C
-speed), and all of it runs in a thread: one client's body never stalls another's run.
+A body up to PARSE_HERE_MAX_BYTES is parsed in a thread (a few milliseconds of the GIL at
+most); a larger one in playground/workers.py's processes, in turn by owner, since
+parsing tens of megabytes holds the GIL for a good part of a second, and a thread does
+not release it. playground/api/json_text.py does the parsing, linearly.
 """
 
 import asyncio
-import re
 from typing import Any
 
 from django.conf import settings
@@ -14,93 +15,44 @@ from django.http import HttpRequest
 from ninja.parser import Parser
 
 from playground.api.errors import ApiError
-from sandbox import strict_json
+from playground.api.json_text import BodyProblem, read_in_worker, read_json_object
+from playground.workers import Overran, WorkerFailed, Workers
 
-# JSON deeper than this is refused before anything else looks at it: nobody's real
-# input nests 64 levels, and deep nesting is how a parser's stack is attacked.
-MAX_JSON_DEPTH = 64
-# A JSON string, escapes included: what the element count must not look inside.
-JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# The guests' whole allowance: about 10 ms of the GIL for the worst body of that size.
+PARSE_HERE_MAX_BYTES = 1024 * 1024
+# The largest body (MAX_REQUEST_BYTES, 48 MiB by default) parses in about a second.
+PARSE_TIMEOUT_S = 10.0
+PARSERS = 2
+PARSER_MEMORY_BYTES = 2 * 1024 * 1024 * 1024
 
-
-def element_count(body: bytes) -> int:
-    """About how many values a JSON text holds: its separators and openings."""
-    bare = JSON_STRING.sub(b'""', body)
-    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") + 1
+parsers = Workers(name="body-parsers", count=PARSERS, memory_bytes=PARSER_MEMORY_BYTES)
 
 
-def _too_deep_at(value: Any) -> str | None:
-    """The dotted path where `value` nests deeper than MAX_JSON_DEPTH, else None."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
-    while stack:
-        node, path = stack.pop()
-        if len(path) > MAX_JSON_DEPTH:
-            return ".".join(path[:3]) or "body"
-        if isinstance(node, dict):
-            stack.extend((v, (*path, str(k))) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((v, (*path, str(i))) for i, v in enumerate(node))
-    return None
-
-
-def _deep_key(text: str) -> str | None:
-    """The top-level key under which `text` nests past MAX_JSON_DEPTH (too deep to parse)."""
-    depth, key, in_string, escaped, start = 0, None, False, False, 0
-    for i, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-                if depth == 1:
-                    key = text[start + 1 : i]
-        elif char == '"':
-            in_string, start = True, i
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH + 1:
-                return key
-        elif char in "]}":
-            depth -= 1
-    return None
+def _api_error(problem: BodyProblem) -> ApiError:
+    return ApiError(400, problem.code, problem.message, problem.param)
 
 
 def parse_json_object(body: bytes, *, max_elements: int) -> dict[str, Any]:
-    """The body as a JSON object; ApiError(400) naming what is wrong and where."""
-    if element_count(body) > max_elements:
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"the body holds more than {max_elements} JSON values; send less input",
-        )
+    """The body as a JSON object, here; ApiError(400) naming what is wrong and where."""
     try:
-        data = strict_json.loads(body)
-    except RecursionError:
-        where = _deep_key(body.decode(errors="replace"))
-        message = f"{where or 'the body'} nests deeper than {MAX_JSON_DEPTH} levels"
-        raise ApiError(400, "invalid_request", message, where) from None
-    except strict_json.NotStrictJson as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    where = _too_deep_at(data)
-    if where:
-        raise ApiError(
-            400, "invalid_request", f"{where} nests deeper than {MAX_JSON_DEPTH} levels", where
+        return read_json_object(body, max_elements)
+    except BodyProblem as problem:
+        raise _api_error(problem) from None
+
+
+async def aparse_json_object(body: bytes, *, max_elements: int, owner: str) -> dict[str, Any]:
+    """parse_json_object off the event loop: a large body in a worker, in `owner`'s turn."""
+    if len(body) <= PARSE_HERE_MAX_BYTES:
+        return await asyncio.to_thread(parse_json_object, body, max_elements=max_elements)
+    try:
+        kind, value = await parsers.run(
+            owner, read_in_worker, body, max_elements, timeout_s=PARSE_TIMEOUT_S
         )
-    where = strict_json.bad_text_at(data)
-    if where:
-        message = f"{where} is not valid Unicode (a lone surrogate); send UTF-8 text"
-        raise ApiError(400, "invalid_request", message, where)
-    return data
-
-
-async def aparse_json_object(body: bytes, *, max_elements: int) -> dict[str, Any]:
-    return await asyncio.to_thread(parse_json_object, body, max_elements=max_elements)
+    except (Overran, WorkerFailed) as exc:
+        raise ApiError(400, "invalid_request", f"the body could not be read: {exc}") from None
+    if kind == "problem":
+        raise ApiError(400, *value)
+    return dict(value)
 
 
 class JsonParser(Parser):
