@@ -37,15 +37,16 @@ class ToolFields:
     runtime_revision_id: str = ""
 
 
-async def check_schema(schema: Any) -> None:
-    """Invalid("input_schema") unless it is a JSON Schema object its own metaschema takes."""
-    _raise(await checkers.check("input_schema", schema_problem, schema))
+async def check_schema(owner: User, schema: Any) -> None:
+    """Invalid("input_schema") unless it is a JSON Schema object its own metaschema takes,
+    whose references stay inside it."""
+    _raise(await checkers.check(str(owner.pk), "input_schema", schema_problem, schema))
 
 
-async def check_input(schema: Mapping[str, Any], value: Any) -> None:
+async def check_input(owner: User, schema: Mapping[str, Any], value: Any) -> None:
     """Invalid naming the part of the input at fault (`input.a.0`), saying what was wanted."""
     if schema:
-        _raise(await checkers.check("input", input_problem, schema, value))
+        _raise(await checkers.check(str(owner.pk), "input", input_problem, schema, value))
 
 
 def _raise(problem: Problem) -> None:
@@ -61,7 +62,7 @@ async def _check(owner: User, fields: ToolFields) -> None:
     if len(fields.description) > MAX_DESCRIPTION_CHARS:
         raise Invalid("description", f"is longer than {MAX_DESCRIPTION_CHARS} characters")
     if fields.input_schema is not None:
-        await check_schema(fields.input_schema)
+        await check_schema(owner, fields.input_schema)
     if fields.runtime_revision_id:
         exists = await RuntimeRevision.objects.filter(
             id=fields.runtime_revision_id, runtime__owner=owner, runtime__deleted_at__isnull=True
@@ -142,7 +143,7 @@ async def tool_run(
     is masked as every request is.
     """
     revision = await revision_of(tool, revision_id)
-    await check_input(revision.input_schema, input)
+    await check_input(owner, revision.input_schema, input)
     job = Job(
         kind=JobKind.FUNCTION,
         language=Language(revision.language),
