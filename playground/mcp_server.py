@@ -8,19 +8,23 @@ an execution on the record, like an API call.
 
 import asyncio
 import contextlib
-import json
 import re
 from typing import Any
 
 import mcp.types as types
 from django.contrib.auth.models import User
+from django.db import DatabaseError
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from playground import services
 from playground import tools as tool_services
-from playground.api.errors import ApiError, api_error_of, error_body
-from playground.api.guard import bearer_of, key_in_use
+from playground.api.bodies import aparse_json_object
+from playground.api.errors import ApiError, api_error_of
+from playground.api.guard import SCOPE_API_KEY, bearer_of, key_in_use
+from playground.front_door import respond, www_authenticate
 from playground.models import Execution, Tool
 from playground.serializers import execution_state
 from sandbox.errors import EngineError, Invalid
@@ -28,6 +32,9 @@ from sandbox.jobs import Job, JobKind
 from sandbox.languages import LANGUAGES, Language
 
 PATH = "/mcp"
+# An assistant's tool call: its arguments, a little code. The SDK parses each message on
+# the event loop, so what it may hold is kept far below the API's bound.
+MCP_MAX_ELEMENTS = 10_000
 OWNER_KEY = "sandpit.owner_id"
 MCP_NAME = re.compile(r"[^A-Za-z0-9_-]")
 LANGUAGE_NAMES = list(LANGUAGES)
@@ -36,15 +43,20 @@ RUN_CODE = types.Tool(
     name="run_code",
     description=(
         "Run Python, JavaScript or TypeScript in a fresh sandbox and return its stdout, "
-        "stderr, exit code and duration. With `input`, the code must define a function "
-        "execute(input), and its return value comes back as `output`."
+        "stderr, exit code and duration. Function mode is chosen by giving `input` (any "
+        "JSON value other than null): the code must then define a function "
+        "execute(input), and its return value comes back as `output`. Without `input` "
+        "(absent or null) the code runs as a script, with `stdin` as its standard input."
     ),
     inputSchema={
         "type": "object",
         "properties": {
             "code": {"type": "string", "description": "the program"},
             "language": {"type": "string", "enum": LANGUAGE_NAMES},
-            "input": {"description": "for a function: the argument of execute(input)"},
+            "input": {
+                "type": ["object", "array", "string", "number", "integer", "boolean", "null"],
+                "description": "for a function: the argument of execute(input); null: a script",
+            },
             "stdin": {"type": "string", "description": "for a script: its standard input"},
         },
         "required": ["code", "language"],
@@ -121,7 +133,11 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """A result as structured content; an error (a bad input, a busy engine) as an MCP
     tool error with the API's message."""
     owner = await _owner()
+    # Strict tool schemas make a model send every property: null means absent.
+    arguments = {k: v for k, v in (arguments or {}).items() if v is not None}
     try:
+        if name in BUILT_IN:
+            _check_arguments(BUILT_IN[name], arguments)
         if name == RUN_CODE.name:
             return await _run_code(owner, arguments)
         if name in (CREATE_TOOL.name, UPDATE_TOOL.name):
@@ -138,17 +154,27 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(api_error_of(exc).message) from None
 
 
+def _check_arguments(tool: types.Tool, arguments: dict[str, Any]) -> None:
+    """Invalid naming the argument at fault, unless `arguments` fit the tool's own
+    inputSchema (ours, with no patterns: checked here, in microseconds)."""
+    error = best_match(Draft202012Validator(tool.inputSchema).iter_errors(arguments))
+    if error is None:
+        return
+    where = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        where = [next(k for k in error.validator_value if k not in arguments)]
+    field = ".".join(where) or "arguments"
+    raise Invalid(field, f"{field}: {error.message}")
+
+
 async def _run_code(owner: User, arguments: dict[str, Any]) -> dict[str, Any]:
-    language = arguments.get("language")
-    if language not in LANGUAGES:
-        raise Invalid("language", f"must be one of {', '.join(LANGUAGE_NAMES)}")
     function = "input" in arguments
     job = Job(
         kind=JobKind.FUNCTION if function else JobKind.SCRIPT,
-        language=Language(language),
-        code=str(arguments.get("code", "")),
+        language=Language(arguments["language"]),
+        code=arguments["code"],
         input=arguments.get("input"),
-        stdin=str(arguments.get("stdin", "")),
+        stdin=arguments.get("stdin", ""),
     )
     kind = Execution.Kind.FUNCTION if function else Execution.Kind.SCRIPT
     submission = services.Submission(owner, kind, job, request={**arguments, "via": "mcp"})
@@ -224,30 +250,53 @@ class McpEndpoint:
                 await self._running
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        token = bearer_of(_header(scope, "authorization"))
         try:
-            owner_id = await _authenticate(scope)
-        except ApiError as error:
-            await _refuse(send, error)
+            api_key = scope.get(SCOPE_API_KEY) or await key_in_use(token)
+            if scope["method"] == "POST":
+                receive = await _guarded_body(scope, receive, f"owner:{api_key.owner_id}")
+        except (ApiError, DatabaseError) as exc:
+            error = api_error_of(exc)
+            await respond(send, error, www_authenticate(token) if error.status == 401 else [])
             return
         if self._manager is None:
-            await _refuse(send, ApiError(503, "unavailable", "the MCP endpoint is starting"))
+            await respond(send, ApiError(503, "unavailable", "the MCP endpoint is starting"))
             return
-        await self._manager.handle_request({**scope, OWNER_KEY: owner_id}, receive, send)
+        await self._manager.handle_request({**scope, OWNER_KEY: api_key.owner_id}, receive, send)
 
 
-async def _authenticate(scope: dict[str, Any]) -> int:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    api_key = await key_in_use(bearer_of(headers.get("authorization", "")))
-    return int(api_key.owner_id)
+def _header(scope: dict[str, Any], name: str) -> str:
+    for key, value in scope["headers"]:
+        if key.decode("latin-1").lower() == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
-async def _refuse(send: Any, error: ApiError) -> None:
-    body = json.dumps(error_body(error)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if error.status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _guarded_body(scope: dict[str, Any], receive: Any, owner: str) -> Any:
+    """The body read whole (the front door bounds its size) and checked as the API checks
+    bodies, off the event loop and bounded in values, before the SDK parses it on the
+    loop; then handed to the SDK as if it came from the client."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ApiError(400, "invalid_request", "the client went away before its body came")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    if body:
+        await aparse_json_object(body, max_elements=MCP_MAX_ELEMENTS, owner=owner)
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return dict(await receive())
+
+    return replay
 
 
 mcp_endpoint = McpEndpoint()
