@@ -5,10 +5,12 @@ and requests and httpx for the egress tests) with a second, failing revision, an
 JavaScript runtime (is-number).
 """
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import rizaio
 
@@ -16,6 +18,10 @@ from tests.conftest import LiveServer
 from tests.echo import EchoServers
 
 BUILD_WAIT_S = 600
+# One requirements.txt line that a backtracking pattern takes O(n²) steps to refuse: the
+# name's characters are the specifiers' too, and the line fails only at its last one.
+HOSTILE_REQUIREMENT = "a" * 64_000 + "@"
+HEALTHZ_MAX_S = 1.0
 
 
 @dataclass
@@ -249,3 +255,59 @@ def test_third_party_clients_go_out_through_http_allow(
     )
     assert (result.exit_code, result.stdout) == (0, f"ok /{client}\n"), result.stderr
     assert echo.requests_for(f"/{client}")[-1].headers["Authorization"] == f"Bearer t-{client}"
+
+
+class HealthProbe:
+    """GET /healthz back to back from a thread; the slowest answer, once stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.slowest_s = 0.0
+        self.answers = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._probe, daemon=True)
+        self._thread.start()
+
+    def _probe(self) -> None:
+        with httpx.Client(timeout=60) as client:
+            while not self._done.is_set():
+                started = time.monotonic()
+                assert client.get(f"{self.url}/healthz").status_code == 200
+                self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+                self.answers += 1
+                time.sleep(0.02)
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.slowest_s
+
+
+def test_a_hostile_requirement_line_is_a_400_and_the_server_keeps_answering(
+    sandpit_server: LiveServer,
+) -> None:
+    client = rizaio.Riza(
+        api_key=sandpit_server.new_api_key("hostile-manifest"),
+        base_url=sandpit_server.url,
+        max_retries=0,
+        timeout=120,
+    )
+    probe = HealthProbe(sandpit_server.url)
+    try:
+        time.sleep(0.2)  # the probe is answering before the hostile request goes
+        started = time.monotonic()
+        with pytest.raises(rizaio.BadRequestError) as refused:
+            client.runtimes.create(
+                name="hostile",
+                language="python",
+                manifest_file={"name": "requirements.txt", "contents": HOSTILE_REQUIREMENT},
+            )
+        took = time.monotonic() - started
+        time.sleep(0.2)
+    finally:
+        slowest = probe.stop()
+    print(
+        f"refused in {took:.2f} s; /healthz answered {probe.answers} times, slowest {slowest:.2f} s"
+    )
+    assert refused.value.body["error"]["field"] == "manifest_file.contents"  # type: ignore[index]
+    assert slowest < HEALTHZ_MAX_S

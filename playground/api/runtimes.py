@@ -11,11 +11,11 @@ from playground.api.schemas import DeletedOut, LanguageName, PageQuery, StrictSc
 from playground.live import build_line_sink
 from sandbox import selectors
 from sandbox import services as runtime_services
+from sandbox.builds.manifests import MAX_MANIFEST_CHARS
 from sandbox.models import Runtime, RuntimeRevision
 
 router = Router(tags=["runtimes"])
 ERRORS = ERROR_RESPONSES
-MAX_MANIFEST_CHARS = 64 * 1024
 
 
 class ManifestFile(StrictSchema):

@@ -13,12 +13,22 @@ from typing import Any
 
 from sandbox.languages import Family, family_of_manifest
 
+# A manifest's size and a requirement line's length are checked before any pattern sees
+# them: the checks run on the server's event loop, and a pattern's time grows with its
+# input. No real requirements.txt comes near either.
+MAX_MANIFEST_CHARS = 64 * 1024
+MAX_REQUIREMENT_LINE_CHARS = 1024
+# Every pattern here is linear: no quantifier over a group that can match in two ways,
+# and no two quantified classes side by side that share a character.
 PYTHON_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # A PEP 508 requirement by name: extras, version specifiers, markers; no URL, path,
-# option, line continuation or variable.
-REQUIREMENT = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?[A-Za-z0-9<>=!~.,*+\s;'\"()_-]*$"
-)
+# option, line continuation or variable. Three patterns matched one after the other, each
+# from where the last ended: as one pattern, the name's characters being the specifiers'
+# too, a long line that fails at its end was tried again at every split of the two
+# (O(n²): one 64 kB line held the server, GIL and all, for 23 s).
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+REQUIREMENT_EXTRAS = re.compile(r"\[[A-Za-z0-9._,\s-]*\]")
+REQUIREMENT_SPECIFIERS = re.compile(r"[A-Za-z0-9<>=!~.,*+\s;'\"()_-]*")
 # pip's own test for an encoding declaration, on any comment line, not just the first two.
 CODING = re.compile(r"coding[:=]", re.IGNORECASE)
 # Characters no manifest needs and some parsers treat specially.
@@ -41,8 +51,20 @@ def invalid_imports(text: str) -> list[str]:
     return [m for m in text.replace(",", " ").split() if not PYTHON_MODULE.match(m)]
 
 
+def is_requirement(line: str) -> bool:
+    """A requirement by name from the index (a stripped line, no comment); linear time."""
+    name = REQUIREMENT_NAME.match(line)
+    if name is None:
+        return False
+    extras = REQUIREMENT_EXTRAS.match(line, name.end())
+    rest = extras.end() if extras else name.end()
+    return REQUIREMENT_SPECIFIERS.fullmatch(line, rest) is not None
+
+
 def manifest_problem(manifest_name: str, contents: str) -> str:
     """Why a manifest is refused, or ""."""
+    if len(contents) > MAX_MANIFEST_CHARS:
+        return f"a manifest may have at most {MAX_MANIFEST_CHARS} characters"
     bad = FORBIDDEN_CHARACTERS.search(contents)
     if bad:
         return (
@@ -56,13 +78,18 @@ def manifest_problem(manifest_name: str, contents: str) -> str:
 
 def _requirements_problem(contents: str) -> str:
     for number, raw in enumerate(contents.splitlines(), start=1):
+        if len(raw) > MAX_REQUIREMENT_LINE_CHARS:
+            return (
+                f"line {number} is longer than {MAX_REQUIREMENT_LINE_CHARS} characters; "
+                "a requirement is a package's name, extras, version and markers"
+            )
         code, hash_mark, comment = raw.partition("#")
         if hash_mark and CODING.search(comment):
             return f"line {number}: encoding declarations are not allowed; send UTF-8"
         line = code.strip()
         if not line:
             continue
-        if line.startswith("-") or not REQUIREMENT.match(line):
+        if not is_requirement(line):
             return (
                 f"line {number}: {line!r} is not a package from the index "
                 "(name, extras, version, markers; no URLs, paths, variables or pip options)"
