@@ -32,15 +32,42 @@ def parse_pins(text: str) -> dict[str, Pin]:
     return pins
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits, reached through it: NAT64's
+# well-known prefix (RFC 6052), IPv4-compatible (RFC 4291, deprecated but still routed by
+# some stacks) and IPv4-translated (RFC 2765). Mapped, 6to4 and Teredo have attributes.
+EMBEDS_IPV4_LAST_32_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
+# NAT64 for one network's own use (RFC 8215): its operator picks where the IPv4 address
+# sits, so none can be read out, and IANA lists the block as not global.
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for, in any form a network may route by it."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in EMBEDS_IPV4_LAST_32_BITS):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: Address) -> bool:
     """Globally routable: not loopback, private, link-local, CGNAT, multicast or reserved.
 
-    An IPv6 address that embeds an IPv4 one (mapped, 6to4, Teredo) is judged by that too.
+    An IPv6 address that embeds an IPv4 one (mapped, compatible, translated, NAT64, 6to4,
+    Teredo) is judged by that too: a gateway would deliver it there.
     """
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address.teredo is not None:
-            embedded = address.teredo[1]
+        if address in LOCAL_NAT64:
+            return False
+        embedded = embedded_ipv4(address)
         if embedded is not None and not is_public(embedded):
             return False
     return address.is_global and not address.is_multicast
@@ -48,8 +75,10 @@ def is_public(address: Address) -> bool:
 
 def is_local(address: Address) -> bool:
     """This machine or its link: never an upstream for any proxy, pinned names aside."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_local(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(address)
+        if embedded is not None and is_local(embedded):
+            return True
     return (
         address.is_loopback
         or address.is_link_local
