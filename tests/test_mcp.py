@@ -10,6 +10,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import LiveServer
+from tests.probes import assert_never_stalled, healthz_watch
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
 DOUBLE = "def execute(input):\n    return {'double': input['n'] * 2}\n"
@@ -98,3 +99,60 @@ async def test_saved_tools_appear_and_run_and_bad_input_is_a_tool_error(
     }
     history = client.executions.list()
     assert any(e.details and e.details.type == "tool" for e in history)
+
+
+def raw_mcp(server: LiveServer, key: str, body: bytes) -> httpx.Response:
+    """One JSON-RPC message as bytes, past the SDK client's own encoding."""
+    return httpx.post(
+        f"{server.url}/mcp",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
+        timeout=60,
+    )
+
+
+def call_message(arguments: str) -> bytes:
+    return (
+        '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", '
+        f'"params": {{"name": "run_code", "arguments": {arguments}}}}}'
+    ).encode()
+
+
+async def test_null_arguments_are_absent_and_bad_ones_name_the_argument(
+    sandpit_server: LiveServer, erin: tuple[str, rizaio.Riza]
+) -> None:
+    key, _ = erin
+    async with mcp_session(sandpit_server, key) as session:
+        # What a strict tool schema makes a model send: every property, unused ones null.
+        script = await session.call_tool(
+            "run_code", {"code": "print('hi')", "language": "python", "input": None, "stdin": None}
+        )
+        numeric = await session.call_tool("run_code", {"code": 123, "language": "python"})
+        missing = await session.call_tool("run_code", {"language": "python"})
+        no_id = await session.call_tool("update_tool", {"code": "x"})
+    assert not script.isError and script.structuredContent is not None
+    assert script.structuredContent["stdout"] == "hi\n"
+    for refused, argument in ((numeric, "code"), (missing, "code"), (no_id, "tool_id")):
+        assert refused.isError
+        assert argument in refused.content[0].text  # type: ignore[union-attr]
+
+
+def test_mcp_bodies_are_bounded_as_the_apis_are(
+    sandpit_server: LiveServer, erin: tuple[str, rizaio.Riza]
+) -> None:
+    key, _ = erin
+    wide = call_message('{"code": "x", "language": "python", "input": [' + "0," * 400_000 + "0]}")
+    with healthz_watch(sandpit_server.url) as took:
+        answer = raw_mcp(sandpit_server, key, wide)
+    assert answer.status_code == 400, answer.text
+    assert "JSON values" in answer.json()["error"]["message"]
+    assert_never_stalled(took)
+    surrogate = raw_mcp(
+        sandpit_server, key, call_message('{"code": "print(\\"\\ud800\\")", "language": "python"}')
+    )
+    assert surrogate.status_code == 400
+    assert surrogate.json()["error"]["field"] == "params.arguments.code"

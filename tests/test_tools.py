@@ -97,6 +97,24 @@ def test_a_schema_that_is_not_json_schema_is_a_400(carol: rizaio.Riza) -> None:
     assert refused.value.body["error"]["field"] == "input_schema"  # type: ignore[index]
 
 
+def test_a_schema_that_refers_outside_itself_fetches_nothing_and_is_a_400(
+    carol: rizaio.Riza, echo: EchoServers
+) -> None:
+    for ref in (
+        f"http://127.0.0.1:{echo.http_port}/ssrf-probe/schema.json",
+        f"https://127.0.0.1:{echo.https_port}/ssrf-probe/schema.json",
+        "file:///etc/passwd",
+        "#",
+        "#/$defs/nowhere",
+    ):
+        with pytest.raises(rizaio.BadRequestError) as refused:
+            carol.tools.create(
+                name="ssrf", code=GREET, language="python", input_schema={"$ref": ref}
+            )
+        assert refused.value.body["error"]["field"] == "input_schema", ref  # type: ignore[index]
+    assert echo.requests_for("/ssrf-probe") == []  # the server asked nobody for anything
+
+
 def test_a_pattern_that_backtracks_for_hours_is_a_400_and_stalls_nothing(
     carol: rizaio.Riza, sandpit_server: LiveServer
 ) -> None:
