@@ -292,7 +292,7 @@ class Engine:
                 log.warning("sandbox %s broke: %r %s", sandbox.container_id[:12], exc, diagnostics)
         elapsed_ms = int((loop.time() - started) * 1000)
         if outcome is not Outcome.EXITED:
-            await self.factory.kill(sandbox)
+            await self.factory.kill_unread(sandbox)
         return await run_result(job, output, Ending(outcome, summary, result_payload, elapsed_ms))
 
 

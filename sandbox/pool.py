@@ -6,6 +6,7 @@ container start.
 """
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
@@ -23,6 +24,8 @@ from sandbox.errors import EngineError, EngineUnavailable
 from sandbox.protocol import AgentStream, Frame, ProtocolError
 
 log = logging.getLogger(__name__)
+# What a killed run still writes is read in chunks this size and dropped.
+DISCARD_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -42,6 +45,12 @@ class Sandbox:
     @property
     def alive(self) -> bool:
         return not self.container.reader.at_eof()
+
+    async def discard_output(self) -> None:
+        """Read and drop what the container writes, until its stream ends."""
+        with contextlib.suppress(ConnectionError):
+            while await self.container.reader.read(DISCARD_CHUNK_BYTES):
+                pass
 
 
 # A container's /proc/self/mountinfo shows the host path of its bind mounts: keep the
@@ -158,6 +167,18 @@ class SandboxFactory:
     async def kill(self, sandbox: Sandbox) -> None:
         """Kill and remove the container now, and wait until Docker has done it."""
         await self._remove(sandbox)
+
+    async def kill_unread(self, sandbox: Sandbox) -> None:
+        """Kill a sandbox whose output the engine stopped reading mid-run (a runaway
+        writer, a result too large, a timeout), and wait until Docker has done it."""
+        # Docker copies the container's output to the attach stream and blocks once
+        # nobody reads it; removing the container then waits for that copy past the
+        # SDK's 30 s timeout, holding the run's answer and slot. Read on until it is gone.
+        draining = asyncio.get_running_loop().create_task(sandbox.discard_output())
+        try:
+            await self._remove(sandbox)
+        finally:
+            draining.cancel()
 
     async def _remove(self, sandbox: Sandbox) -> None:
         try:

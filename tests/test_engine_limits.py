@@ -2,6 +2,7 @@
 
 import asyncio
 import resource
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,6 +98,46 @@ async def test_a_runaway_writer_is_killed_and_the_server_stays_flat(engine: Engi
     assert len(result.stdout) < engine.config.max_output_bytes + 200
     # It wrote 16 times the cap; the server kept only the cap.
     assert rss_after_kib - rss_before_kib < 64 * 1024
+
+
+async def test_a_runaway_writer_gives_up_its_slot_as_soon_as_it_is_killed(
+    engine_config: EngineConfig,
+) -> None:
+    one_slot = Engine(
+        replace(
+            engine_config,
+            instance=f"{engine_config.instance}-runaway",
+            pool_size=1,
+            max_concurrent_runs=1,
+            max_queued_runs=1,
+        )
+    )
+    # Both streams at once, from two threads: Docker is then still writing when the
+    # engine stops reading, which blocked the container's removal for 30 s.
+    flood = (
+        "import sys, threading\n"
+        "def flood(stream):\n"
+        "    while True:\n"
+        "        stream.write('y' * 65536)\n"
+        "threading.Thread(target=flood, args=(sys.stderr,)).start()\n"
+        "flood(sys.stdout)\n"
+    )
+    try:
+        started = time.monotonic()
+        runaway = asyncio.create_task(
+            one_slot.run(script("python", flood, limits=Limits(execution_timeout_s=120)))
+        )
+        await asyncio.sleep(0.1)
+        # Waits for the runaway's one slot, and gets it once the runaway is killed.
+        after = await one_slot.run(script("python", "print('after')"))
+        waited_s = time.monotonic() - started
+        killed = await runaway
+        assert "of output and was killed" in (killed.stdout + killed.stderr)
+        assert after.stdout == "after\n"
+        # The flood reaches its cap within a second or two; 30 s was the removal's hang.
+        assert waited_s < 10
+    finally:
+        await one_slot.close()
 
 
 @pytest.mark.parametrize(
