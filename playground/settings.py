@@ -154,8 +154,9 @@ SANDBOX_POOL_MAX = envint("SANDBOX_POOL_MAX", 8, minimum=0)
 # Runs at once, and runs allowed to wait for a slot; past both the engine is "busy".
 SANDBOX_MAX_CONCURRENT_RUNS = envint("SANDBOX_MAX_CONCURRENT_RUNS", 8, minimum=1)
 SANDBOX_MAX_QUEUED_RUNS = envint("SANDBOX_MAX_QUEUED_RUNS", 32, minimum=0)
-# Runs in progress (going or waiting) of one owner; 0 is the whole engine, so that a
-# lone user of a self-hosted server never meets it.
+# Runs in progress (going or waiting) of one owner; 0 sets no cap of its own. Either way
+# one owner never holds the last slot in eight nor the last quarter of the waiting line,
+# which are kept for other owners (sandbox/admission.py).
 SANDBOX_MAX_RUNS_PER_TENANT = envint("SANDBOX_MAX_RUNS_PER_TENANT", 0, minimum=0)
 SANDBOX_MAX_TIMEOUT_S = envint("SANDBOX_MAX_TIMEOUT_S", 300, minimum=1)
 SANDBOX_MAX_MEMORY_MIB = envint("SANDBOX_MAX_MEMORY_MIB", 2048, minimum=16)

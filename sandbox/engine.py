@@ -119,7 +119,7 @@ class Engine:
         self.admission = FairAdmission(
             slots=config.max_concurrent_runs,
             max_waiting=config.max_queued_runs,
-            # 0: a tenant alone may use the whole engine, its slots and its waiting line.
+            # 0: no cap of its own; a tenant still leaves others their share (admission.py).
             max_per_tenant=config.max_runs_per_tenant
             or config.max_concurrent_runs + config.max_queued_runs,
         )

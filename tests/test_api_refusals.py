@@ -108,13 +108,8 @@ def test_another_owners_execution_is_a_404(alice: rizaio.Riza, bob: rizaio.Riza)
     assert mine.id not in [e.id for e in bob.executions.list()]
 
 
-def test_past_its_slots_and_queue_the_api_answers_503_with_retry_after(
-    sandpit_server: LiveServer,
-) -> None:
-    client = rizaio.Riza(
-        api_key=sandpit_server.new_api_key("crowd"), base_url=sandpit_server.url, max_retries=0
-    )
-    outcomes: list[str] = []
+def sleepers(client: rizaio.Riza, count: int, outcomes: list[str]) -> list[threading.Thread]:
+    """`count` runs of 3 s of `client`'s owner, started at once; each adds its outcome."""
 
     def sleep_there() -> None:
         try:
@@ -123,25 +118,73 @@ def test_past_its_slots_and_queue_the_api_answers_503_with_retry_after(
         except rizaio.APIStatusError as exc:
             outcomes.append(str(exc.status_code))
 
-    # The live server runs 3 at once and lets 2 wait: 5 sleepers fill it.
-    sleepers = [threading.Thread(target=sleep_there) for _ in range(5)]
-    for thread in sleepers:
+    threads = [threading.Thread(target=sleep_there) for _ in range(count)]
+    for thread in threads:
         thread.start()
+    return threads
+
+
+def wait_until_recorded(client: rizaio.Riza, count: int) -> None:
+    """Until `count` runs of the client's owner are recorded, hence admitted; fails past
+    its deadline."""
+    deadline = time.monotonic() + 20
+    while len(client.executions.list().data) < count:
+        assert time.monotonic() < deadline, f"{count} runs were never admitted"
+        time.sleep(0.02)
+
+
+def test_one_owners_crowd_leaves_room_and_past_everything_the_api_answers_503(
+    sandpit_server: LiveServer,
+) -> None:
+    crowd, other, third = (
+        rizaio.Riza(
+            api_key=sandpit_server.new_api_key(name), base_url=sandpit_server.url, max_retries=0
+        )
+        for name in ("crowd", "crowd-neighbour", "latecomer")
+    )
+    outcomes: list[str] = []
+    # The live server runs 3 at once and lets 2 wait, one place kept for other owners:
+    # the crowd's fifth run is its own 429, and another owner still finds a place.
+    threads = sleepers(crowd, 4, outcomes)
     try:
-        for _ in range(200):  # until all five are recorded, hence admitted
-            if len(client.executions.list().data) == 5:
-                break
-            time.sleep(0.02)
-        response = raw_post(client, "/v1/execute", b'{"language": "python", "code": "print(1)"}')
+        wait_until_recorded(crowd, 4)
+        fifth = raw_post(crowd, "/v1/execute", b'{"language": "python", "code": "print(1)"}')
+        threads += sleepers(other, 1, outcomes)
+        wait_until_recorded(other, 1)
+        # Now every slot and place is taken: the engine is busy for everyone.
+        response = raw_post(third, "/v1/execute", b'{"language": "python", "code": "print(1)"}')
     finally:
-        for thread in sleepers:
+        for thread in threads:
             thread.join()
+    assert fifth.status_code == 429 and fifth.json()["error"]["code"] == "too_many_runs"
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1
     assert response.json()["error"]["code"] == "engine_busy"
     assert outcomes == ["ran"] * 5
     # Refused before it was accepted: the client was told to retry, and no row was added.
-    assert len(client.executions.list().data) == 5
+    assert len(crowd.executions.list().data) == 4
+    assert len(third.executions.list().data) == 0
+
+
+def test_one_owners_crowd_never_makes_another_owners_run_busy(
+    sandpit_server: LiveServer,
+) -> None:
+    crowd, victim = (
+        rizaio.Riza(
+            api_key=sandpit_server.new_api_key(name), base_url=sandpit_server.url, max_retries=0
+        )
+        for name in ("hog", "victim")
+    )
+    outcomes: list[str] = []
+    threads = sleepers(crowd, 8, outcomes)  # far past what one owner may have in progress
+    try:
+        wait_until_recorded(crowd, 4)
+        answers = [victim.command.exec(language="python", code="print(1)") for _ in range(3)]
+    finally:
+        for thread in threads:
+            thread.join()
+    assert [a.stdout for a in answers] == ["1\n"] * 3
+    assert sorted(outcomes) == ["429"] * 4 + ["ran"] * 4
 
 
 def test_a_run_in_progress_shows_as_running(sandpit_server: LiveServer) -> None:

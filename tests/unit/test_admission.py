@@ -33,8 +33,8 @@ async def test_waiting_runs_are_served_in_turn_between_tenants() -> None:
     assert served == ["a", "a", "b", "c", "a", "b", "a", "a", "a"]
 
 
-async def test_a_tenant_alone_gets_every_slot() -> None:
-    admission = FairAdmission(slots=3, max_waiting=10, max_per_tenant=13)
+async def test_a_tenant_alone_gets_every_slot_of_a_small_engine() -> None:
+    admission = FairAdmission(slots=3, max_waiting=12, max_per_tenant=15)
     inside = 0
     most = 0
 
@@ -90,3 +90,49 @@ async def test_a_cancelled_waiter_gives_up_its_place_and_no_slot_is_lost() -> No
     hold.set()
     assert await holder == "a"
     assert await run("c") == "c"  # the slot came back
+
+
+async def test_one_tenants_crowd_leaves_a_slot_and_places_for_another() -> None:
+    admission = FairAdmission(slots=8, max_waiting=8, max_per_tenant=0)
+    hold = asyncio.Event()
+    started: list[str] = []
+
+    async def run(tenant: str) -> None:
+        async with admission.slot(tenant):
+            started.append(tenant)
+            await hold.wait()
+
+    crowd: list[asyncio.Task[None]] = []
+    while True:  # mallory sends runs until refused
+        try:
+            admission.check("mallory")
+        except TenantBusy:
+            break
+        crowd.append(asyncio.create_task(run("mallory")))
+        await asyncio.sleep(0)
+    # 7 of 8 slots and 6 of 8 places: a slot and two places are left for others.
+    assert (started.count("mallory"), admission.waiting) == (7, 6)
+    alice = asyncio.create_task(run("alice"))
+    await asyncio.sleep(0)
+    assert started[-1] == "alice"  # at once, beside mallory's seven
+    admission.check("bob")  # and there is a place for a third
+    hold.set()
+    await asyncio.gather(alice, *crowd)
+
+
+async def test_a_tenant_alone_has_all_but_the_kept_slot_and_places() -> None:
+    admission = FairAdmission(slots=8, max_waiting=32, max_per_tenant=0)
+    inside = 0
+    most = 0
+
+    async def run() -> None:
+        nonlocal inside, most
+        async with admission.slot("alone"):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    # 30 at once: 7 go, 23 wait in the line, none is refused.
+    await asyncio.gather(*(run() for _ in range(30)))
+    assert most == 7
