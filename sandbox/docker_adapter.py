@@ -99,14 +99,14 @@ class SandboxSpec:
 class BuildStepSpec:
     """One step of a runtime build: a command in a container hardened like a run's.
 
-    `binds` maps host folders to (container path, "ro" | "rw"); the step's only network
-    is whatever proxy socket one of them holds.
+    `binds` are (host path, container path, "ro" | "rw"), one host folder possibly at two
+    places; the step's only network is whatever proxy socket one of them holds.
     """
 
     image: str
     command: list[str]
     env: dict[str, str]
-    binds: dict[str, tuple[str, str]]
+    binds: list[tuple[str, str, str]]
     build_id: str
     memory_mib: int
     cpus: float
@@ -296,7 +296,7 @@ class DockerAdapter(ImageCalls):
         *,
         cap_add: list[str],
         tmpfs: dict[str, str],
-        binds: dict[str, dict[str, str]],
+        binds: dict[str, dict[str, str]] | list[str],
         pids: int,
         memory_mib: int,
         cpus: float,
@@ -373,7 +373,7 @@ class DockerAdapter(ImageCalls):
         host_config = self._hardened(
             cap_add=[],
             tmpfs={"/tmp": f"{TMPFS},size={step.tmp_mib}m,mode=1777"},
-            binds={host: {"bind": path, "mode": mode} for host, (path, mode) in step.binds.items()},
+            binds=[f"{host}:{path}:{mode}" for host, path, mode in step.binds],
             pids=step.pids,
             memory_mib=step.memory_mib,
             cpus=step.cpus,

@@ -5,6 +5,7 @@ hostile manifest would reach for; they must never see a connection.
 """
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,10 +17,16 @@ from django.test import override_settings
 
 from sandbox import images
 from sandbox.builds import recipes
-from sandbox.builds.orchestrator import MAX_CONCURRENT_BUILDS, BuildFailed, RuntimeBuilds
+from sandbox.builds.orchestrator import (
+    MAX_CONCURRENT_BUILDS,
+    BuildFailed,
+    RuntimeBuilds,
+    builds_dir,
+)
 from sandbox.docker_adapter import DockerAdapter
 from sandbox.models import Runtime, RuntimeRevision
 from tests.conftest import TEST_INSTANCE
+from tests.wheel_index import WheelIndex
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,6 +64,13 @@ def listener() -> Iterator[Listener]:
 
 
 @pytest.fixture
+def wheel_index(tmp_path: Path) -> Iterator[WheelIndex]:
+    index = WheelIndex(tmp_path)
+    yield index
+    index.close()
+
+
+@pytest.fixture
 def builds(base_image: str) -> Iterator[RuntimeBuilds]:
     adapter = DockerAdapter(instance=f"{TEST_INSTANCE}-builds", timeout_s=30)
     yield RuntimeBuilds(adapter)
@@ -83,7 +97,7 @@ async def _build(builds: RuntimeBuilds, revision: RuntimeRevision) -> RuntimeRev
 
 
 async def test_a_requirement_with_a_coding_line_and_a_url_never_reaches_it(
-    builds: RuntimeBuilds, listener: Listener
+    builds: RuntimeBuilds, listener: Listener, wheel_index: WheelIndex
 ) -> None:
     contents = (
         "# -*- coding: utf-7 -*-\n"
@@ -91,18 +105,20 @@ async def test_a_requirement_with_a_coding_line_and_a_url_never_reaches_it(
         f"other @ http://127.0.0.1:{listener.port}/other-1.0-py3-none-any.whl\n"
         f"--extra-index-url http://127.0.0.1:{listener.port}/simple\n"
     )
-    revision = await _build(builds, await _revision("python", "requirements.txt", contents))
+    with wheel_index.settings():
+        revision = await _build(builds, await _revision("python", "requirements.txt", contents))
     assert revision.status == "failed"
     assert listener.connections == 0
     assert revision.image_tag == ""
 
 
 async def test_an_npm_dev_dependency_url_never_reaches_it(
-    builds: RuntimeBuilds, listener: Listener
+    builds: RuntimeBuilds, listener: Listener, wheel_index: WheelIndex
 ) -> None:
     url = f"http://127.0.0.1:{listener.port}/x.tgz"
     contents = f'{{"devDependencies": {{"x": "{url}"}}, "overrides": {{"y": "{url}"}}}}'
-    revision = await _build(builds, await _revision("javascript", "package.json", contents))
+    with wheel_index.settings():
+        revision = await _build(builds, await _revision("javascript", "package.json", contents))
     assert revision.status == "failed"
     assert listener.connections == 0
     assert f"refused GET {url}" in revision.build_log
@@ -188,3 +204,75 @@ async def test_a_build_step_has_no_io_uring(builds: RuntimeBuilds, tmp_path: Pat
     await builds.run_step("uring", images.base_image_tag(), step, tmp_path, lines.append)
     await asyncio.sleep(0.1)
     assert lines == ["io_uring refused 38"]
+
+
+# Imported in the check-imports step (TMPDIR is the build's folder). Each file is under
+# the 64 MiB per-file limit; together they are five times the 64 MiB build cap, and
+# unlinked from the start (O_TMPFILE), so no folder walk ever sees them.
+HOLD_UNLINKED_FILES = """
+import tempfile, time
+held = []
+for _ in range(10):
+    f = tempfile.TemporaryFile()
+    f.write(b"x" * (32 << 20))
+    f.flush()
+    held.append(f)
+time.sleep(4)
+"""
+# 20000 empty folders: no file bytes at all, yet inodes and directory blocks.
+MAKE_FOLDERS = """
+import os, tempfile
+root = tempfile.mkdtemp()
+for i in range(20000):
+    os.mkdir(os.path.join(root, str(i)))
+"""
+SMALL_BUILD_MIB = 64
+# What else moves the host's disk meanwhile (logs, other tests' containers).
+HOST_DISK_NOISE_MIB = 32
+
+
+class HostDisk:
+    """The host filesystem's used bytes, sampled every 0.1 s from a thread: the peak."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.baseline = self._used()
+        self.peak = self.baseline
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _used(self) -> int:
+        stat = os.statvfs(self.path)
+        return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            self.peak = max(self.peak, self._used())
+
+    def growth_mib(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return (self.peak - self.baseline) / (1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("package", "source"), [("holdfiles", HOLD_UNLINKED_FILES), ("folders", MAKE_FOLDERS)]
+)
+async def test_a_build_cannot_grow_the_host_disk_past_its_cap(
+    builds: RuntimeBuilds, wheel_index: WheelIndex, package: str, source: str
+) -> None:
+    wheel_index.add(package, source)
+    with wheel_index.settings(), override_settings(SANDBOX_BUILD_MAX_MIB=SMALL_BUILD_MIB):
+        revision = await _revision("python", "requirements.txt", f"{package}\n", package)
+        builds_dir().mkdir(parents=True, exist_ok=True)
+        host = HostDisk(builds_dir())
+        revision = await _build(builds, revision)
+        growth = host.growth_mib()
+    print(
+        f"{package}: host disk grew {growth:.0f} MiB; {revision.status}: {revision.failure_reason}"
+    )
+    assert revision.status == "failed", revision.build_log
+    assert "used up the build's disk (64 MiB" in revision.failure_reason
+    assert revision.image_tag == ""
+    assert growth < SMALL_BUILD_MIB + HOST_DISK_NOISE_MIB

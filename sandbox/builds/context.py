@@ -1,25 +1,13 @@
-"""A build's folder as the host reads it: its size, and the image's build context.
+"""A build's folder as the host reads it: the image's build context.
 
 The folder was written by package managers and package code: nothing in it is followed
 (links stay links) and nothing but folders, links and regular files is read.
 """
 
-import contextlib
 import io
-import os
 import tarfile
 from pathlib import Path
 from typing import IO
-
-
-def tree_bytes(root: Path) -> int:
-    """The bytes of the files below `root`, without following a link."""
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(folder, name)).st_size
-    return total
 
 
 def context_tar(dockerfile: str, runtime_dir: Path, out: IO[bytes]) -> None:

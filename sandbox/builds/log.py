@@ -13,6 +13,11 @@ MAX_LINE_CHARS = 2000
 # Colours and cursor moves from a terminal-minded tool; then any other control character
 # (a log line must never carry escapes into a terminal, a page or the server's log).
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?")
+# The lines that say best why pip or npm failed.
+FAILURE_PREFIXES = ("error:", "npm err!", "npm error")
+# npm's error lines that only say where its own debug log went, or its error code.
+FAILURE_NOISE = ("complete log", "_logs/", "err! code", "error code")
+MAX_FAILURE_REASON_CHARS = 500
 
 
 def clean_line(text: str) -> str:
@@ -71,3 +76,15 @@ class BuildLog:
     def text(self) -> str:
         gap = [f"[… {self.dropped} lines left out …]"] if self.dropped else []
         return "\n".join([*self.head, *gap, *self.tail])
+
+
+def failure_line(lines: list[str], failure: str) -> str:
+    """pip's or npm's own first error line, else Sandpit's reason."""
+    for line in lines:
+        text = line.strip()
+        lowered = text.lower()
+        if lowered.startswith(FAILURE_PREFIXES) and not any(
+            noise in lowered for noise in FAILURE_NOISE
+        ):
+            return text[:MAX_FAILURE_REASON_CHARS]
+    return failure[:MAX_FAILURE_REASON_CHARS]

@@ -1,6 +1,7 @@
 """Builds in the background: capped in number, time and disk, cancellable, streamed.
 
-A build runs its recipe's steps one container at a time, then makes the image. Its slot
+A build runs its recipe's steps one container at a time, on a disk of its own
+(builds/disk.py), then makes the image. Its slot
 is held until its containers are gone, so cancelling or deleting never lets more builds
 run at once than MAX_CONCURRENT_BUILDS. Each build's log is kept (head and tail) and
 handed line by line to the sink its caller gave, else to the default sink (the
@@ -12,7 +13,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import shutil
 import tempfile
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
@@ -26,10 +26,12 @@ from django.utils import timezone
 
 from sandbox import images
 from sandbox.builds import recipes
-from sandbox.builds.context import context_tar, tree_bytes
+from sandbox.builds.context import context_tar
+from sandbox.builds.disk import NO_SPACE, BuildDisk, DiskUnavailable
 from sandbox.builds.indexes import PROBE_COMMAND, PackageIndexes, package_indexes
-from sandbox.builds.log import BuildLog, LineSplitter, clean_line
-from sandbox.docker_adapter import UID, BuildStepSpec, DockerAdapter
+from sandbox.builds.log import MAX_FAILURE_REASON_CHARS, BuildLog, clean_line, failure_line
+from sandbox.builds.steps import MAX_STEP_OUTPUT_BYTES, follow_output, step_spec
+from sandbox.docker_adapter import UID, DockerAdapter
 from sandbox.egress.addresses import parse_pins
 from sandbox.egress.tunnel import TunnelProxy
 from sandbox.events import BuildFinishedEvent, BuildLineEvent, BuildSink
@@ -40,21 +42,16 @@ log = logging.getLogger(__name__)
 
 # Builds at once: each is a pip or npm install on the same 2 cores that serve runs.
 MAX_CONCURRENT_BUILDS = 2
-# Threads per build: one follows a step's output, one waits for it, one measures disk.
-THREADS_PER_BUILD = 3
-DISK_CHECK_INTERVAL_S = 2.0
-# A step's output (pip's and npm's, and whatever imported code prints): past this it
-# is a runaway writer, killed, and the build fails; the log keeps its head and tail.
-MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024
-BUILD_TMP_MIB = 256
-# The lines that say best why pip or npm failed.
-FAILURE_PREFIXES = ("error:", "npm err!", "npm error")
-# npm's error lines that only say where its own debug log went, or its error code.
-FAILURE_NOISE = ("complete log", "_logs/", "err! code", "error code")
+# Threads per build: one follows a step's output, one waits for it.
+THREADS_PER_BUILD = 2
 
 
 class BuildFailed(Exception):
-    """A step failed or a limit was hit; the message is the revision's failure_reason."""
+    """A step failed or a limit was hit; the message is Sandpit's reason why."""
+
+
+class BuildLimit(BuildFailed):
+    """A limit was hit: the message is the revision's failure_reason, whatever pip said."""
 
 
 def builds_dir() -> Path:
@@ -173,13 +170,16 @@ class RuntimeBuilds:
         relaying = asyncio.create_task(relay())
         tag = revision_image_tag(revision)
         failure = ""
+        limit = False
         try:
             async with asyncio.timeout(settings.SANDBOX_BUILD_TIMEOUT_S):
                 await self._run_recipe(revision, tag, lines.put_nowait)
         except TimeoutError:
             failure = f"the build took longer than {settings.SANDBOX_BUILD_TIMEOUT_S} s"
+            limit = True
         except BuildFailed as exc:
             failure = str(exc)
+            limit = isinstance(exc, BuildLimit)
         finally:
             lines.put_nowait(None)
             await asyncio.shield(relaying)
@@ -189,7 +189,11 @@ class RuntimeBuilds:
         revision.build_finished_at = timezone.now()
         if failure:
             revision.status = RuntimeRevision.Status.FAILED
-            revision.failure_reason = _failure_reason(build_log.lines[:-1], failure)
+            revision.failure_reason = (
+                failure[:MAX_FAILURE_REASON_CHARS]
+                if limit
+                else failure_line(build_log.lines[:-1], failure)
+            )
         else:
             revision.status = RuntimeRevision.Status.SUCCEEDED
             revision.image_tag = tag
@@ -201,20 +205,50 @@ class RuntimeBuilds:
     ) -> None:
         builds_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir()))
+        disk = BuildDisk(work, settings.SANDBOX_BUILD_MAX_MIB)
         try:
+            try:
+                await asyncio.to_thread(disk.mount)
+            except DiskUnavailable as exc:
+                raise BuildFailed(f"the build's disk could not be made: {exc}") from None
             runtime_dir = self._prepare(work, revision)
             base = images.base_image_tag()
             indexes = await self._package_indexes(base)
             allow_sdists = settings.SANDBOX_BUILD_ALLOW_SDISTS
             for step in recipes.steps(revision, indexes, allow_sdists):
                 emit(f"Sandpit: {step.name}")
-                status = await self.run_step(revision.id, base, step, work, emit)
-                if status != 0:
-                    raise BuildFailed(f"the {step.name} step failed (exit status {status})")
+                await self._run_recipe_step(revision.id, base, step, disk, emit)
             await self._make_image(revision, tag, base, runtime_dir, emit)
         finally:
             await asyncio.shield(self._remove_containers(revision.id))
-            await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
+            await asyncio.shield(asyncio.to_thread(disk.remove))
+
+    async def _run_recipe_step(
+        self,
+        build_id: str,
+        base: str,
+        step: recipes.Step,
+        disk: BuildDisk,
+        emit: Callable[[str], None],
+    ) -> None:
+        """One step of a recipe; BuildFailed if it failed, BuildLimit if it filled the disk."""
+        said_no_space = False
+
+        def relay(line: str) -> None:
+            nonlocal said_no_space
+            said_no_space = said_no_space or NO_SPACE in line.lower()
+            emit(line)
+
+        status = await self.run_step(build_id, base, step, disk.folder, relay)
+        # A file held open and unlinked is freed when the step ends: the step's own
+        # words (ENOSPC) tell of it, where the disk's state no longer does.
+        if status != 0 and (said_no_space or disk.is_full()):
+            raise BuildLimit(
+                f"the {step.name} step used up the build's disk ({disk.size_mib} MiB, "
+                f"{disk.inodes} files and folders); install fewer or smaller packages"
+            )
+        if status != 0:
+            raise BuildFailed(f"the {step.name} step failed (exit status {status})")
 
     def _prepare(self, work: Path, revision: RuntimeRevision) -> Path:
         """The build's folders, writable by the build's uid; the manifest in place."""
@@ -249,29 +283,6 @@ class RuntimeBuilds:
                 raise BuildFailed(f"no package index is known (status {status}): {exc}") from None
         return self._indexes[base]
 
-    def _spec(self, build_id: str, base: str, step: recipes.Step, work: Path) -> BuildStepSpec:
-        binds = {str(work): (recipes.BUILD_MOUNT, "rw")}
-        runtime_dir = work / "runtime"
-        if runtime_dir.exists():
-            mode = "rw" if step.runtime_writable else "ro"
-            binds[str(runtime_dir)] = (recipes.RUNTIME_MOUNT, mode)
-        if step.online:
-            binds[str(work / "proxy")] = (recipes.PROXY_MOUNT, "ro")
-            binds[settings.SANDBOX_BUILD_CA_BUNDLE] = (recipes.CA_MOUNT, "ro")
-        return BuildStepSpec(
-            image=base,
-            command=[*recipes.NOURING, *step.command],
-            env=step.env,
-            binds=binds,
-            build_id=build_id,
-            memory_mib=settings.SANDBOX_BUILD_MEMORY_MIB,
-            cpus=settings.SANDBOX_BUILD_CPUS,
-            pids=settings.SANDBOX_BUILD_PIDS,
-            tmp_mib=BUILD_TMP_MIB,
-            max_file_bytes=settings.SANDBOX_BUILD_MAX_MIB * 1024 * 1024,
-            working_dir=step.working_dir,
-        )
-
     async def run_step(
         self,
         build_id: str,
@@ -282,7 +293,7 @@ class RuntimeBuilds:
     ) -> int:
         """Run one step to its end; its output goes to `emit` line by line."""
         loop = asyncio.get_running_loop()
-        spec = self._spec(build_id, base, step, work)
+        spec = step_spec(build_id, base, step, work)
         async with contextlib.AsyncExitStack() as stack:
             if step.online:
                 await stack.enter_async_context(
@@ -299,64 +310,24 @@ class RuntimeBuilds:
             )
             try:
                 following = loop.run_in_executor(
-                    self._threads, self._follow, container_id, emit, loop
+                    self._threads, follow_output, self.adapter, container_id, emit, loop
                 )
                 waiting = loop.run_in_executor(
                     self._threads, self.adapter.wait_container, container_id
                 )
-                watching = asyncio.create_task(self._watch_disk(work, container_id, waiting))
-                try:
-                    either: set[asyncio.Future[Any]] = {waiting, following}
-                    await asyncio.wait(either, return_when=FIRST_COMPLETED)
-                    if following.done() and following.result():
-                        await self.adapter.remove_container(container_id)
-                    status = await waiting
-                    runaway = await following
-                finally:
-                    watching.cancel()
-                over = await asyncio.gather(watching, return_exceptions=True)
-                if isinstance(over[0], str) and over[0]:
-                    raise BuildFailed(over[0])
-                if runaway:
-                    raise BuildFailed(
+                either: set[asyncio.Future[Any]] = {waiting, following}
+                await asyncio.wait(either, return_when=FIRST_COMPLETED)
+                if following.done() and following.result():
+                    await self.adapter.remove_container(container_id)
+                status = await waiting
+                if await following:
+                    raise BuildLimit(
                         f"the {step.name} step wrote more than "
                         f"{MAX_STEP_OUTPUT_BYTES // (1024 * 1024)} MiB of output"
                     )
                 return status
             finally:
                 await asyncio.shield(self.adapter.remove_container(container_id))
-
-    def _follow(
-        self, container_id: str, emit: Callable[[str], None], loop: asyncio.AbstractEventLoop
-    ) -> bool:
-        """Relay a step's output by line; True, at once, when it is a runaway writer."""
-        splitter = LineSplitter()
-        seen = 0
-        for chunk in self.adapter.container_output(container_id):
-            seen += len(chunk)
-            if seen > MAX_STEP_OUTPUT_BYTES:
-                return True
-            for line in splitter.feed(chunk):
-                loop.call_soon_threadsafe(emit, line)
-        for line in splitter.close():
-            loop.call_soon_threadsafe(emit, line)
-        return False
-
-    async def _watch_disk(
-        self, work: Path, container_id: str, waiting: "asyncio.Future[int]"
-    ) -> str:
-        """Kill the step when the build's folder grows past its cap; why, or "".
-
-        A bind mount has no size of its own, so the folder is measured as it grows.
-        """
-        cap = settings.SANDBOX_BUILD_MAX_MIB * 1024 * 1024
-        while not waiting.done():
-            await asyncio.sleep(DISK_CHECK_INTERVAL_S)
-            used = await asyncio.get_running_loop().run_in_executor(self._threads, tree_bytes, work)
-            if used > cap:
-                await self.adapter.remove_container(container_id)
-                return f"the build wrote more than {settings.SANDBOX_BUILD_MAX_MIB} MiB"
-        return ""
 
     async def _make_image(
         self,
@@ -391,18 +362,6 @@ class RuntimeBuilds:
     async def _remove_containers(self, build_id: str) -> None:
         ids = await asyncio.to_thread(self.adapter.build_containers, build_id)
         await asyncio.gather(*(self.adapter.remove_container(i) for i in ids))
-
-
-def _failure_reason(lines: list[str], failure: str) -> str:
-    """pip's or npm's own first error line, else Sandpit's reason."""
-    for line in lines:
-        text = line.strip()
-        lowered = text.lower()
-        if lowered.startswith(FAILURE_PREFIXES) and not any(
-            noise in lowered for noise in FAILURE_NOISE
-        ):
-            return text[:500]
-    return failure[:500]
 
 
 runtime_builds = RuntimeBuilds()
