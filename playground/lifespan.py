@@ -23,6 +23,9 @@ from sandbox.errors import EngineError
 from sandbox.services import revisions_fail_interrupted
 
 log = logging.getLogger("sandbox")
+# A stop is bounded: whatever a step leaves (containers still being removed) the next
+# start reaps by its label, so no step may hold the process past this.
+SHUTDOWN_STEP_TIMEOUT_S = 20
 
 
 async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -47,10 +50,16 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             membership.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await membership.stop()
-            await mcp_endpoint.stop()
-            await get_engine().close()
-            checkers.close()
+            checkers.close()  # kills their processes: returns at once
             parsers.close()
+            for name, step in (
+                ("membership", membership.stop),
+                ("MCP", mcp_endpoint.stop),
+                ("engine", get_engine().close),
+            ):
+                try:
+                    await asyncio.wait_for(step(), SHUTDOWN_STEP_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning("the %s did not stop within %d s", name, SHUTDOWN_STEP_TIMEOUT_S)
             await send({"type": "lifespan.shutdown.complete"})
             return

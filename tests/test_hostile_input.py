@@ -1,17 +1,29 @@
 """Hostile input at every way in, against the live server, with /healthz asked meanwhile:
 every one is answered with a 4xx naming what is wrong, and the server never stalls."""
 
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 import rizaio
 
 from tests.api_clients import raw_post
-from tests.conftest import LIVE_SERVER_MAX_REQUEST_BYTES, LiveServer
+from tests.conftest import (
+    LIVE_SERVER_MAX_REQUEST_BYTES,
+    TEST_INSTANCE,
+    LiveServer,
+    free_port,
+    start_server,
+    stop_server,
+)
 from tests.probes import assert_never_stalled, healthz_watch
 
 # An unterminated string of escaped quotes: every quote once began a match of the old
@@ -113,3 +125,50 @@ def raw_request(server: LiveServer, path: str, length: int, key: str = "") -> by
                 break
             answer += piece
         return answer
+
+
+def test_the_server_stops_promptly_after_its_checkers_were_replaced_many_times(
+    base_image: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "SANDPIT_STATE_DIR": str(tmp_path),
+        "SANDBOX_INSTANCE": f"{TEST_INSTANCE}-stopping",
+        "SANDBOX_POOL_SIZE": "1",
+    }
+    server, process = start_server(env, tmp_path, free_port())
+    try:
+        client = rizaio.Riza(
+            api_key=server.new_api_key("stopper"), base_url=server.url, max_retries=0
+        )
+        tool = client.tools.create(
+            name="slow",
+            code="def execute(i): return i",
+            language="python",
+            input_schema={"type": "string", "pattern": "^(a+)+$"},
+        )
+        # Each check overruns: its worker is killed and another started, again and again.
+        with ThreadPoolExecutor(4) as callers:
+            tries = [
+                callers.submit(client.tools.exec, tool.id, input="a" * 40 + "!") for _ in range(8)
+            ]
+            for attempt in tries:
+                with pytest.raises(rizaio.BadRequestError):
+                    attempt.result()
+        # And two more are under way when the stop comes.
+        callers = ThreadPoolExecutor(2)
+        for _ in range(2):
+            callers.submit(client.tools.exec, tool.id, input="a" * 40 + "!")
+        time.sleep(0.5)
+    finally:
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        finally:
+            stop_server(process)
+    assert time.monotonic() - started < 30, "the server's stop was not bounded"
+    # uvicorn ends a graceful stop by raising the signal it caught again: -SIGTERM.
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
+    callers.shutdown(wait=True)
