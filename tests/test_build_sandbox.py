@@ -5,8 +5,10 @@ hostile manifest would reach for; they must never see a connection.
 """
 
 import asyncio
+import io
 import os
 import socket
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,3 +278,49 @@ async def test_a_build_cannot_grow_the_host_disk_past_its_cap(
     assert "used up the build's disk (64 MiB" in revision.failure_reason
     assert revision.image_tag == ""
     assert growth < SMALL_BUILD_MIB + HOST_DISK_NOISE_MIB
+
+
+# Imported in the check-imports step: writes into its own installed folder, by the path
+# it was imported from and by the build folder's path to the same files.
+WRITE_OWN_FOLDER = """
+import os
+for folder in (os.path.dirname(__file__), "/build/runtime/python/selfwrite"):
+    try:
+        with open(os.path.join(folder, "planted.py"), "w") as f:
+            f.write("planted = True\\n")
+        print("wrote", folder)
+    except OSError as exc:
+        print("refused", folder, exc.errno)
+"""
+
+
+def _image_files(adapter: DockerAdapter, tag: str, folder: str) -> list[str]:
+    """The names below `folder` in an image, read from a container that never starts."""
+    container = adapter.api.create_container(tag, command=["true"], network_disabled=True)
+    try:
+        stream, _ = adapter.api.get_archive(container["Id"], folder)
+        data = b"".join(stream)
+    finally:
+        adapter.api.remove_container(container["Id"], force=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.getnames()
+
+
+async def test_the_check_imports_step_cannot_change_the_runtime_it_checks(
+    builds: RuntimeBuilds, wheel_index: WheelIndex
+) -> None:
+    wheel_index.add("selfwrite", WRITE_OWN_FOLDER)
+    with wheel_index.settings():
+        revision = await _revision("python", "requirements.txt", "selfwrite\n", "selfwrite")
+        revision = await _build(builds, revision)
+    assert revision.status == "succeeded", revision.build_log
+    try:
+        files = await asyncio.to_thread(
+            _image_files, builds.adapter, revision.image_tag, f"{recipes.PYTHON_TARGET}/selfwrite"
+        )
+    finally:
+        await asyncio.to_thread(builds.adapter.remove_image, revision.image_tag)
+    assert "selfwrite/__init__.py" in files
+    assert "selfwrite/planted.py" not in files
+    assert "wrote" not in revision.build_log
+    assert revision.build_log.count("refused") == 2  # EROFS, by either path

@@ -28,6 +28,10 @@ def step_spec(build_id: str, base: str, step: recipes.Step, work: Path) -> Build
     if runtime_dir.exists():
         mode = "rw" if step.runtime_writable else "ro"
         binds.append((str(runtime_dir), recipes.RUNTIME_MOUNT, mode))
+        # The same folder is /build/runtime too: read-only there as well, or /build's
+        # write access would let the check step change the runtime it checks. Docker
+        # mounts the deeper path over the shallower one.
+        binds.append((str(runtime_dir), f"{recipes.BUILD_MOUNT}/runtime", mode))
     if step.online:
         binds.append((str(work / "proxy"), recipes.PROXY_MOUNT, "ro"))
         binds.append((settings.SANDBOX_BUILD_CA_BUNDLE, recipes.CA_MOUNT, "ro"))
