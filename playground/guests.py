@@ -49,7 +49,8 @@ def is_guest(user: User) -> bool:
     return user.username.startswith(GUEST_PREFIX) and not user.has_usable_password()
 
 
-def _trusted(address: str) -> bool:
+def is_trusted_proxy(address: str) -> bool:
+    """Whether `address` is one of SANDPIT_TRUSTED_PROXIES, whose X-Forwarded-For counts."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -64,10 +65,10 @@ def client_address(request: HttpRequest) -> str:
     SANDPIT_TRUSTED_PROXIES, and then its rightmost address that is not one of them.
     """
     peer = str(request.META.get("REMOTE_ADDR") or "unknown")
-    if not _trusted(peer):
+    if not is_trusted_proxy(peer):
         return peer
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-        if not _trusted(hop):
+        if not is_trusted_proxy(hop):
             return str(hop)
     return peer

@@ -2,8 +2,8 @@
 
 - /healthz: the process answers.
 - /readyz: the database, Redis (when set) and Docker answer; 503 naming what does not.
-- /metrics: Prometheus' text format, from loopback only unless SANDPIT_METRICS_TOKEN is
-  set, and then from whoever sends it as a bearer token.
+- /metrics: Prometheus' text format, to clients on this machine only unless
+  SANDPIT_METRICS_TOKEN is set, and then to whoever sends it as a bearer token.
 """
 
 import asyncio
@@ -19,10 +19,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
 
 from playground.api.guard import bearer_token
+from playground.guests import client_address, is_trusted_proxy
 from playground.middleware import AsyncMiddleware
 from sandbox.engine import get_engine
 
 CHECK_TIMEOUT_S = 3.0
+# The headers by which proxies say whom they forward for (WSGI names).
+FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
 QUEUE_DEPTH = Gauge("sandpit_queue_depth", "Runs waiting for a slot on this node")
 WARM_CONTAINERS = Gauge("sandpit_warm_containers", "Ready sandboxes per pool", ["image", "family"])
@@ -84,8 +87,24 @@ def _allowed(request: HttpRequest) -> bool:
     token = settings.SANDPIT_METRICS_TOKEN
     if token:
         return hmac.compare_digest(bearer_token(request), token)
+    return _from_this_machine(request)
+
+
+def _from_this_machine(request: HttpRequest) -> bool:
+    """Whether the client, not merely the last hop, is on loopback.
+
+    A proxy on this host (nginx in front of `make cluster`) makes every peer loopback:
+    behind a trusted proxy the client is the one its X-Forwarded-For names. A request
+    forwarded by a peer not in SANDPIT_TRUSTED_PROXIES, or naming its client in another
+    header only, came from a client we cannot judge: refused, not taken for the proxy.
+    """
+    peer = str(request.META.get("REMOTE_ADDR", ""))
+    if any(header in request.META for header in FORWARDING_HEADERS):
+        if not is_trusted_proxy(peer) or "HTTP_X_FORWARDED_FOR" not in request.META:
+            return False
+        peer = client_address(request)
     try:
-        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+        return ipaddress.ip_address(peer).is_loopback
     except ValueError:
         return False
 
@@ -93,7 +112,14 @@ def _allowed(request: HttpRequest) -> bool:
 async def metrics(request: HttpRequest) -> HttpResponse:
     if not _allowed(request):
         return JsonResponse(
-            {"error": {"code": "forbidden", "message": "metrics are for loopback or the token"}},
+            {
+                "error": {
+                    "code": "forbidden",
+                    "message": "metrics answer clients on this machine (through a proxy "
+                    "only if it is in SANDPIT_TRUSTED_PROXIES), or whoever sends "
+                    "SANDPIT_METRICS_TOKEN as a bearer token",
+                }
+            },
             status=403,
         )
     engine = get_engine()
