@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from playground.guests import guests_sweep
 from playground.live import broadcast
 from playground.models import Execution, Node
 from playground.serializers import execution_state
@@ -28,6 +29,8 @@ NODE_DIED = "the node running it stopped"
 # Above any sequence number a live run reaches: watchers take it whatever they saw.
 FINAL_SEQ = 2**53
 UNFINISHED = (Execution.Status.QUEUED, Execution.Status.RUNNING)
+# Guests go idle over weeks: an hourly look is soon enough, and costs one query.
+GUEST_SWEEP_INTERVAL_S = 3600
 
 
 def group_of(node: str) -> str:
@@ -88,6 +91,18 @@ async def heartbeat_forever() -> None:
         await asyncio.sleep(settings.SANDPIT_NODE_HEARTBEAT_S)
 
 
+async def sweep_guests_forever() -> None:
+    """Now and then, delete the guests nobody can be any more (playground/guests.py)."""
+    while True:
+        try:
+            await sync_to_async(guests_sweep)()
+        except DatabaseError as exc:
+            log.warning("guest sweep: the database is away (%s)", exc)
+        except Exception:
+            log.exception("guest sweep failed")
+        await asyncio.sleep(GUEST_SWEEP_INTERVAL_S)
+
+
 async def take_stop_requests() -> None:
     """Stop runs of this node that a watcher on any node asked to stop."""
     layer = get_channel_layer()
@@ -131,6 +146,7 @@ class Membership:
         self._tasks = [
             loop.create_task(heartbeat_forever()),
             loop.create_task(take_stop_requests()),
+            loop.create_task(sweep_guests_forever()),
         ]
 
     async def stop(self) -> None:

@@ -12,24 +12,25 @@ log = logging.getLogger(__name__)
 RATE_WINDOW_S = 60
 
 
-def over_rate(key: str, per_minute: int) -> bool:
-    """Count one more for `key` in this minute's window; True past `per_minute`.
+def over_rate(key: str, most: int, *, window_s: int = RATE_WINDOW_S) -> bool:
+    """Count one more for `key` in its window (a minute unless `window_s`); True past
+    `most` in it.
 
     With the cache away (Redis down) nothing is counted and nobody is refused: the
     engine's own caps still hold, and a limit is not worth an outage.
     """
     cache_key = f"rate:{key}"
     try:
-        cache.add(cache_key, 0, RATE_WINDOW_S)
+        cache.add(cache_key, 0, window_s)
         try:
             count = cache.incr(cache_key)
         except ValueError:  # expired between add and incr
-            cache.set(cache_key, 1, RATE_WINDOW_S)
+            cache.set(cache_key, 1, window_s)
             count = 1
     except (OSError, RedisError) as exc:
         log.warning("rate limits are not counted: the cache is away (%s)", exc)
         return False
-    return count > per_minute
+    return count > most
 
 
 async def refuse_over_rate(key: str, per_minute: int, who: str) -> None:
