@@ -23,7 +23,7 @@ from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from playground.api.errors import ApiError, api_error_of, error_body, too_large
-from playground.api.guard import SCOPE_API_KEY, bearer_of, key_in_use
+from playground.api.guard import SCOPE_API_KEY, as_a_request, bearer_of, key_in_use
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -121,7 +121,7 @@ class FrontDoor:
             if path.rstrip("/") == "/mcp":
                 return min(MCP_MAX_REQUEST_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
             return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        if await sync_to_async(_signed_in)(headers):
+        if await sync_to_async(as_a_request)(_signed_in, headers):
             return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return int(settings.PLAYGROUND_GUEST_MAX_REQUEST_BYTES)
 

@@ -6,10 +6,13 @@ Order matters: a request without a valid key never makes the server parse its bo
 parsed on the event loop, where a large one would stall every other request and run.
 """
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest, HttpResponse
 
 from playground import services
@@ -30,6 +33,8 @@ API_PREFIX = "/v1/"
 # Where playground/front_door.py leaves the key it checked before the body was read.
 SCOPE_API_KEY = "sandpit.api_key"
 
+T = TypeVar("T")
+
 
 def bearer_token(request: HttpRequest) -> str:
     return bearer_of(request.headers.get("Authorization", ""))
@@ -43,14 +48,29 @@ def bearer_of(authorization: str) -> str:
 
 async def key_in_use(token: str) -> ApiKey:
     """The active key behind a bearer token, counted against its owner's requests a
-    minute: UNAUTHORIZED without one, ApiError(429) past the rate. The API's and /mcp's."""
-    api_key, over = await sync_to_async(_look_up_and_count)(token)
+    minute: UNAUTHORIZED without one, ApiError(429) past the rate. The API's and /mcp's,
+    asked before Django's handler."""
+    api_key, over = await sync_to_async(as_a_request)(_look_up_and_count, token)
     if api_key is None:
         raise UNAUTHORIZED
     if over:
         per_minute = settings.SANDPIT_API_RUNS_PER_MINUTE
         raise rate_limited(per_minute, "this key's owner may send requests:")
     return api_key
+
+
+def as_a_request(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) on a database connection treated as Django treats a request's.
+
+    Before Django's handler no request_started or request_finished closes a connection
+    that the database dropped (a restart, a failover): reused, it fails every query
+    after, and every key would be a 503 until the server restarted.
+    """
+    close_old_connections()
+    try:
+        return fn(*args)
+    finally:
+        close_old_connections()
 
 
 def _look_up_and_count(token: str) -> tuple[ApiKey | None, bool]:
