@@ -21,6 +21,13 @@ class TenantBusy(EngineError):
     retry_after_s = limits.BUSY_RETRY_AFTER_S
 
 
+class BuildsBusy(TenantBusy):
+    """This owner has as many runtime builds waiting or running as one owner may: a 429."""
+
+    # A build takes a minute or more: asking again sooner only spends requests.
+    retry_after_s = 30
+
+
 class EngineUnavailable(EngineError):
     """The Docker engine does not answer, or the sandbox image is missing."""
 

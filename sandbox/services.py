@@ -66,13 +66,15 @@ async def revision_create(
 ) -> RuntimeRevision:
     """A new revision, built in the background; it becomes the runtime's current one.
 
-    Raises RuntimeInvalid, and writes nothing, for a revision that breaks a rule.
+    Raises RuntimeInvalid, or BuildsBusy when the owner has as many builds as one may,
+    and writes nothing.
     """
     _check_revision(runtime.language, manifest_name, manifest_contents, additional_python_imports)
-    revision = await sync_to_async(_add_revision)(
-        runtime, manifest_name, manifest_contents, additional_python_imports
-    )
-    runtime_builds.start(revision.id, on_line)
+    with runtime_builds.place(runtime.owner_id):
+        revision = await sync_to_async(_add_revision)(
+            runtime, manifest_name, manifest_contents, additional_python_imports
+        )
+        runtime_builds.start(revision.id, on_line, owner_id=runtime.owner_id, placed=True)
     return revision
 
 
@@ -107,13 +109,21 @@ async def runtime_create(
 ) -> Runtime:
     """A runtime and its first revision, whose build starts in the background.
 
-    Raises RuntimeInvalid, and writes nothing, for a request that breaks a rule.
+    Raises RuntimeInvalid, or BuildsBusy when the owner has as many builds as one may,
+    and writes nothing.
     """
     _check_revision(language, manifest_name, manifest_contents, additional_python_imports)
-    runtime, revision = await sync_to_async(_add_runtime)(
-        owner, name, language, engine, manifest_name, manifest_contents, additional_python_imports
-    )
-    runtime_builds.start(revision.id, on_line)
+    with runtime_builds.place(owner.id):
+        runtime, revision = await sync_to_async(_add_runtime)(
+            owner,
+            name,
+            language,
+            engine,
+            manifest_name,
+            manifest_contents,
+            additional_python_imports,
+        )
+        runtime_builds.start(revision.id, on_line, owner_id=owner.id, placed=True)
     return runtime
 
 
@@ -137,7 +147,7 @@ def revision_rebuild(*, revision: RuntimeRevision) -> None:
     revision.build_log = ""
     revision.failure_reason = ""
     revision.save(update_fields=["status", "build_log", "failure_reason"])
-    runtime_builds.start_soon(revision.id)
+    runtime_builds.start_soon(revision.id, revision.runtime.owner_id)
 
 
 def revisions_fail_interrupted() -> int:

@@ -79,8 +79,10 @@ def builds(base_image: str) -> Iterator[RuntimeBuilds]:
     adapter.close()
 
 
-async def _revision(language: str, name: str, contents: str, imports: str = "") -> RuntimeRevision:
-    owner, _ = await User.objects.aget_or_create(username="build-tenant")
+async def _revision(
+    language: str, name: str, contents: str, imports: str = "", owner_name: str = "build-tenant"
+) -> RuntimeRevision:
+    owner, _ = await User.objects.aget_or_create(username=owner_name)
     runtime = await Runtime.objects.acreate(owner=owner, name="hostile", language=language)
     # Straight into the database, past the manifest check: what if the check missed it?
     return await RuntimeRevision.objects.acreate(
@@ -92,7 +94,7 @@ async def _revision(language: str, name: str, contents: str, imports: str = "") 
 
 
 async def _build(builds: RuntimeBuilds, revision: RuntimeRevision) -> RuntimeRevision:
-    builds.start(revision.id)
+    builds.start(revision.id, owner_id=revision.runtime.owner_id)
     await builds.wait(revision.id)
     await revision.arefresh_from_db()
     return revision
@@ -155,7 +157,7 @@ async def test_a_build_step_has_no_network_no_root_and_no_capabilities(
     assert listener.connections == 0
 
 
-async def test_cancelling_stops_the_build_containers_and_the_cap_holds(
+async def test_slots_go_to_owners_in_turn_and_cancelling_stops_every_container(
     builds: RuntimeBuilds, listener: Listener
 ) -> None:
     # An index that accepts and never answers: each build hangs in its fetch step.
@@ -164,12 +166,13 @@ async def test_cancelling_stops_the_build_containers_and_the_cap_holds(
         SANDBOX_EGRESS_PIN=f"slow-index.test=127.0.0.1:{listener.port}",
     )
     with hanging:
+        # Three slow builds of one owner asked for first, then one of another owner.
         revisions = [
-            await _revision("python", "requirements.txt", f"six=={i}.0\n")
-            for i in range(MAX_CONCURRENT_BUILDS + 1)
+            await _revision("python", "requirements.txt", f"six=={i}.0\n", owner_name=owner)
+            for i, owner in enumerate(["eager", "eager", "eager", "patient"])
         ]
         for revision in revisions:
-            builds.start(revision.id)
+            builds.start(revision.id, owner_id=revision.runtime.owner_id)
         for _ in range(100):
             if listener.connections >= MAX_CONCURRENT_BUILDS:
                 break
@@ -177,7 +180,7 @@ async def test_cancelling_stops_the_build_containers_and_the_cap_holds(
         running = [
             r for r in revisions if await asyncio.to_thread(builds.adapter.build_containers, r.id)
         ]
-        assert len(running) == MAX_CONCURRENT_BUILDS
+        assert running == [revisions[0], revisions[3]]  # one of each owner's, at once
         for revision in revisions:
             await builds.cancel(revision.id)
             assert await asyncio.to_thread(builds.adapter.build_containers, revision.id) == []

@@ -16,6 +16,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sandbox.errors import (
+    BuildsBusy,
     EngineBusy,
     EngineError,
     EngineUnavailable,
@@ -84,6 +85,8 @@ def api_error_of(exc: Exception) -> ApiError:
         return ApiError(409, "conflict", str(exc), exc.field)
     if isinstance(exc, Invalid):
         return ApiError(400, "invalid_request", str(exc), exc.field)
+    if isinstance(exc, BuildsBusy):
+        return ApiError(429, "too_many_builds", str(exc), retry_after_s=exc.retry_after_s)
     if isinstance(exc, TenantBusy):
         return ApiError(429, "too_many_runs", str(exc), retry_after_s=exc.retry_after_s)
     if isinstance(exc, EngineUnavailable):

@@ -1,21 +1,22 @@
 """Builds in the background: capped in number, time and disk, cancellable, streamed.
 
 A build runs its recipe's steps one container at a time, on a disk of its own
-(builds/disk.py), then makes the image. Its slot
-is held until its containers are gone, so cancelling or deleting never lets more builds
-run at once than MAX_CONCURRENT_BUILDS. Each build's log is kept (head and tail) and
-handed line by line to the sink its caller gave, else to the default sink (the
-revision's WebSocket group), so a rebuild from the admin streams like any other.
+(builds/disk.py), then makes the image. Slots go to owners in turn, one build of each at
+a time (builds/queue.py). A slot is held until its build's containers are gone, so
+cancelling or deleting never lets more builds run at once than MAX_CONCURRENT_BUILDS.
+Each build's log is kept (head and tail) and handed line by line to the sink its caller
+gave, else to the default sink (the revision's WebSocket group), so a rebuild from the
+admin streams like any other.
 """
 
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
-import os
 import tempfile
 from asyncio import FIRST_COMPLETED
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,18 +31,21 @@ from sandbox.builds.context import context_tar
 from sandbox.builds.disk import NO_SPACE, BuildDisk, DiskUnavailable
 from sandbox.builds.indexes import PROBE_COMMAND, PackageIndexes, package_indexes
 from sandbox.builds.log import MAX_FAILURE_REASON_CHARS, BuildLog, clean_line, failure_line
-from sandbox.builds.steps import MAX_STEP_OUTPUT_BYTES, follow_output, step_spec
-from sandbox.docker_adapter import UID, DockerAdapter
+from sandbox.builds.queue import BuildQueue
+from sandbox.builds.steps import MAX_STEP_OUTPUT_BYTES, follow_output, prepare_folder, step_spec
+from sandbox.docker_adapter import DockerAdapter
 from sandbox.egress.addresses import parse_pins
 from sandbox.egress.tunnel import TunnelProxy
 from sandbox.events import BuildFinishedEvent, BuildLineEvent, BuildSink
-from sandbox.languages import Family, family_of_manifest
 from sandbox.models import RuntimeRevision
 
 log = logging.getLogger(__name__)
 
 # Builds at once: each is a pip or npm install on the same 2 cores that serve runs.
 MAX_CONCURRENT_BUILDS = 2
+# Builds one owner may have waiting or running here (one runs at a time): enough for a
+# runtime and its next revision or two; past it, a 429 rather than an ever longer line.
+MAX_BUILDS_PER_OWNER = 4
 # Threads per build: one follows a step's output, one waits for it.
 THREADS_PER_BUILD = 2
 
@@ -68,7 +72,7 @@ class RuntimeBuilds:
 
     def __init__(self, adapter: DockerAdapter | None = None) -> None:
         self._adapter = adapter
-        self._slots: asyncio.Semaphore | None = None
+        self._queue = BuildQueue(slots=MAX_CONCURRENT_BUILDS, max_per_owner=MAX_BUILDS_PER_OWNER)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._logs: dict[str, BuildLog] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,11 +88,13 @@ class RuntimeBuilds:
         self._loop = loop
         self._default_sink = sink
 
-    def start_soon(self, revision_id: str) -> None:
+    def start_soon(self, revision_id: str, owner_id: int) -> None:
         """start() from a thread that is not the server's event loop."""
         if self._loop is None or self._loop.is_closed():
             raise RuntimeError("no server event loop to build on; is the ASGI server running?")
-        self._loop.call_soon_threadsafe(self.start, revision_id)
+        self._loop.call_soon_threadsafe(
+            functools.partial(self.start, revision_id, owner_id=owner_id)
+        )
 
     @property
     def adapter(self) -> DockerAdapter:
@@ -105,18 +111,51 @@ class RuntimeBuilds:
         build_log = self._logs.get(revision_id)
         return (build_log.text(), build_log.seen) if build_log else None
 
-    def start(self, revision_id: str, on_line: BuildSink | None = None) -> None:
-        """Build in the background; the revision moves pending -> building -> an end."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(MAX_CONCURRENT_BUILDS)
+    @contextlib.contextmanager
+    def place(self, owner_id: int) -> Iterator[None]:
+        """A place among the owner's builds for one about to be asked for, or BuildsBusy.
+
+        start(..., placed=True) within the block takes it; if the block raises, it is
+        given back: so a refusal comes before anything is written, and a failed write
+        leaves no place taken.
+        """
+        self._queue.hold(owner_id)
+        try:
+            yield
+        except BaseException:
+            self._queue.release(owner_id)
+            raise
+
+    def start(
+        self,
+        revision_id: str,
+        on_line: BuildSink | None = None,
+        *,
+        owner_id: int,
+        placed: bool = False,
+    ) -> None:
+        """Build in the background; the revision moves pending -> building -> an end.
+
+        Unless `placed`, the build counts among its owner's without their cap (the
+        admin's rebuild, a test): only requests are refused.
+        """
+        if not placed:
+            self._queue.hold(owner_id, capped=False)
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         # A context of its own: the request that asked for the build ends long before it.
         task = asyncio.get_running_loop().create_task(
-            self._build(revision_id, on_line or self._default_sink), context=contextvars.Context()
+            self._build(revision_id, owner_id, on_line or self._default_sink),
+            context=contextvars.Context(),
         )
         self._tasks[revision_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(revision_id, None))
+
+        def ended(_: asyncio.Task[None]) -> None:
+            # Here, not in _build: a task cancelled before it started never runs its body.
+            self._tasks.pop(revision_id, None)
+            self._queue.release(owner_id)
+
+        task.add_done_callback(ended)
 
     def is_building(self, revision_id: str) -> bool:
         return revision_id in self._tasks
@@ -133,11 +172,10 @@ class RuntimeBuilds:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def _build(self, revision_id: str, on_line: BuildSink | None) -> None:
-        assert self._slots is not None
+    async def _build(self, revision_id: str, owner_id: int, on_line: BuildSink | None) -> None:
         revision = await RuntimeRevision.objects.select_related("runtime").aget(id=revision_id)
         try:
-            async with self._slots:
+            async with self._queue.turn(owner_id):
                 await self._build_now(revision, on_line)
         except asyncio.CancelledError:
             revision.status = RuntimeRevision.Status.CANCELLED
@@ -211,7 +249,7 @@ class RuntimeBuilds:
                 await asyncio.to_thread(disk.mount)
             except DiskUnavailable as exc:
                 raise BuildFailed(f"the build's disk could not be made: {exc}") from None
-            runtime_dir = self._prepare(work, revision)
+            runtime_dir = prepare_folder(work, revision)
             base = images.base_image_tag()
             indexes = await self._package_indexes(base)
             allow_sdists = settings.SANDBOX_BUILD_ALLOW_SDISTS
@@ -249,22 +287,6 @@ class RuntimeBuilds:
             )
         if status != 0:
             raise BuildFailed(f"the {step.name} step failed (exit status {status})")
-
-    def _prepare(self, work: Path, revision: RuntimeRevision) -> Path:
-        """The build's folders, writable by the build's uid; the manifest in place."""
-        runtime_dir = work / "runtime"
-        for name in ("runtime", "wheels", "home", "tmp", "npm-cache", "proxy"):
-            (work / name).mkdir()
-        # pip reads the manifest from /build; npm installs where its package.json is.
-        python = family_of_manifest(revision.manifest_name) is Family.PYTHON
-        target = (work if python else runtime_dir) / revision.manifest_name
-        target.write_text(revision.manifest_contents, encoding="utf-8")
-        for path in [work, *work.iterdir()]:
-            if os.geteuid() == 0:
-                os.chown(path, UID, UID)
-            else:
-                path.chmod(0o777)
-        return runtime_dir
 
     async def _package_indexes(self, base: str) -> PackageIndexes:
         if base not in self._indexes:

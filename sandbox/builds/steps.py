@@ -6,6 +6,7 @@ check and to the image. Only steps that install may write the runtime.
 """
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,12 +14,28 @@ from django.conf import settings
 
 from sandbox.builds import recipes
 from sandbox.builds.log import LineSplitter
-from sandbox.docker_adapter import BuildStepSpec, DockerAdapter
+from sandbox.docker_adapter import UID, BuildStepSpec, DockerAdapter
+from sandbox.languages import Family, family_of_manifest
+from sandbox.models import RuntimeRevision
 
 # A step's output (pip's and npm's, and whatever imported code prints): past this it
 # is a runaway writer, killed, and the build fails; the log keeps its head and tail.
 MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024
 BUILD_TMP_MIB = 256
+
+
+def prepare_folder(work: Path, revision: RuntimeRevision) -> Path:
+    """The build's folders, the build's uid's; the manifest in place; the runtime's folder."""
+    runtime_dir = work / "runtime"
+    for name in ("runtime", "wheels", "home", "tmp", "npm-cache", "proxy"):
+        (work / name).mkdir()
+    # pip reads the manifest from /build; npm installs where its package.json is.
+    python = family_of_manifest(revision.manifest_name) is Family.PYTHON
+    target = (work if python else runtime_dir) / revision.manifest_name
+    target.write_text(revision.manifest_contents, encoding="utf-8")
+    for path in [work, *work.iterdir()]:
+        os.chown(path, UID, UID)  # the server is root: it mounted the build's disk
+    return runtime_dir
 
 
 def step_spec(build_id: str, base: str, step: recipes.Step, work: Path) -> BuildStepSpec:
