@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import math
+from dataclasses import replace
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -11,6 +12,16 @@ from redis.exceptions import RedisError
 from playground import runlog, services
 from playground.guests import viewer_id
 from playground.live import build_group_name, group_name, live_runs
+from playground.live_messages import (
+    BuildFinished,
+    BuildLine,
+    BuildSnapshot,
+    Finished,
+    Problem,
+    build_message,
+    run_message,
+    watcher_message,
+)
 from playground.models import Execution
 from playground.selectors import aexecution_visible
 from playground.serializers import execution_state
@@ -51,7 +62,7 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         live = live_runs.get(execution.id)
         if live is not None:
             snapshot = live.snapshot()
-            self.last_seq = snapshot["seq"]
+            self.last_seq = snapshot.seq
         else:
             await execution.arefresh_from_db()
             state = execution_state(execution)
@@ -59,20 +70,20 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             # Going on another node: its events so far, from the run log; finished: the
             # database is the whole story.
             snapshot = runlog.snapshot_of(state, events)
-            self.last_seq = math.inf if execution.is_finished else snapshot["seq"]
-        await self.send_json({**snapshot, "can_stop": self.is_owner})
+            self.last_seq = math.inf if execution.is_finished else snapshot.seq
+        await self.send_json(replace(snapshot, can_stop=self.is_owner).wire())
 
     async def _from_the_record(self) -> None:
         """Redis is away, and with it live events: the record, read until the run ends."""
         execution = self.execution
         await execution.arefresh_from_db()
         note = "live output is unavailable just now: this shows the run's record"
-        await self.send_json({"type": "error", "message": note})
+        await self.send_json(Problem(note).wire())
         while not execution.is_finished:
             await asyncio.sleep(RECORD_POLL_S)
             await execution.arefresh_from_db()
         state = execution_state(execution)
-        await self.send_json({"type": "finished", "seq": 0, "execution": state})
+        await self.send_json(Finished(0, state).wire())
         await self.close()
 
     async def disconnect(self, code: int) -> None:
@@ -83,24 +94,25 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 )
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "stop":
-            await self.send_json(
-                {"type": "error", "message": 'the only message is {"type": "stop"}'}
-            )
-        elif not self.is_owner:
-            await self.send_json({"type": "error", "message": "only the run's owner may stop it"})
+        try:
+            watcher_message(content)  # Stop, the only message there is
+        except ValueError as exc:
+            await self.send_json(Problem(str(exc)).wire())
+            return
+        if not self.is_owner:
+            await self.send_json(Problem("only the run's owner may stop it").wire())
         elif not await services.execution_stop(execution=self.execution):
-            await self.send_json({"type": "error", "message": "the run is not going any more"})
+            await self.send_json(Problem("the run is not going any more").wire())
 
     async def execution_unshared(self, message: dict[str, Any]) -> None:
         if not self.is_owner:
             await self.close(code=CLOSE_FORBIDDEN, reason="the owner stopped sharing this run")
 
-    async def execution_event(self, message: dict[str, Any]) -> None:
-        event = message["event"]
-        if event["seq"] > self.last_seq:
-            self.last_seq = event["seq"]
-            await self.send_json(event)
+    async def execution_event(self, envelope: dict[str, Any]) -> None:
+        message = run_message(envelope["event"])
+        if message.seq > self.last_seq:
+            self.last_seq = message.seq
+            await self.send_json(message.wire())
 
 
 class RevisionBuildConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -132,7 +144,7 @@ class RevisionBuildConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             # No build of it goes on here: any line from now on is a new build's (a
             # rebuild from the admin, say), whose numbers start again at 1.
             self.last_seq = 0
-        await self.send_json({"type": "snapshot", "status": status, "log": text})
+        await self.send_json(BuildSnapshot(status, text).wire())
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "revision_id"):
@@ -140,8 +152,9 @@ class RevisionBuildConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 build_group_name(self.revision_id), self.channel_name
             )
 
-    async def build_event(self, message: dict[str, Any]) -> None:
-        event = message["event"]
-        if event["type"] == "finished" or event["seq"] > self.last_seq:
-            self.last_seq = event.get("seq", self.last_seq)
-            await self.send_json(event)
+    async def build_event(self, envelope: dict[str, Any]) -> None:
+        message = build_message(envelope["event"])
+        if isinstance(message, BuildFinished) or message.seq > self.last_seq:
+            if isinstance(message, BuildLine):
+                self.last_seq = message.seq
+            await self.send_json(message.wire())

@@ -16,6 +16,16 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from playground import runlog
+from playground.live_messages import (
+    BUILD_EVENT,
+    EXECUTION_EVENT,
+    EXECUTION_UNSHARED,
+    Finished,
+    RunMessage,
+    Snapshot,
+    numbered,
+    of_build_event,
+)
 from playground.models import Execution
 from playground.serializers import execution_state
 from sandbox.errors import EngineError, JobInvalid
@@ -30,16 +40,16 @@ def group_name(execution_id: str) -> str:
     return f"execution.{execution_id}"
 
 
-async def broadcast(execution_id: str, message: dict[str, Any]) -> None:
+async def broadcast(execution_id: str, message: RunMessage) -> None:
     """Send one of a run's messages to its watchers (ExecutionConsumer.execution_event)."""
-    await _group_send(group_name(execution_id), {"type": "execution.event", "event": message})
+    await _group_send(group_name(execution_id), {"type": EXECUTION_EVENT, "event": message.wire()})
 
 
 async def announce_unshared(execution_id: str) -> None:
     """Tell a run's watchers that it is private again: those not its owner are let go."""
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(group_name(execution_id), {"type": "execution.unshared"})
+        await layer.group_send(group_name(execution_id), {"type": EXECUTION_UNSHARED})
 
 
 def build_group_name(revision_id: str) -> str:
@@ -49,7 +59,7 @@ def build_group_name(revision_id: str) -> str:
 async def build_line_sink(revision_id: str, event: BuildEvent) -> None:
     """Where runtime builds tell their events: the revision's watchers
     (RevisionBuildConsumer.build_event)."""
-    message = {"type": "build.event", "event": event.message()}
+    message = {"type": BUILD_EVENT, "event": of_build_event(event).wire()}
     await _group_send(build_group_name(revision_id), message)
 
 
@@ -73,31 +83,31 @@ class LiveRun:
                 self.status = status
             case OutputEvent(stream=stream, text=text):
                 self.text[stream].append(text)
-        await self._send(event.message())
+        self.seq += 1
+        await self._send(numbered(event, self.seq))
 
     async def finish(self) -> None:
-        await self._send({"type": "finished", "execution": execution_state(self.execution)})
-
-    async def _send(self, message: dict[str, Any]) -> None:
         self.seq += 1
-        numbered = {**message, "seq": self.seq}
-        await runlog.append(self.execution.id, numbered)
+        await self._send(Finished(self.seq, execution_state(self.execution)))
+
+    async def _send(self, message: RunMessage) -> None:
+        await runlog.append(self.execution.id, message)
         try:
-            await broadcast(self.execution.id, numbered)
+            await broadcast(self.execution.id, message)
         except (OSError, RedisError) as exc:
             # The channel layer is away: the run goes on, and its record will tell all.
             log.warning(
                 "run %s: live events are not reaching watchers (%s)", self.execution.id, exc
             )
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         state = execution_state(self.execution)
         state.update(
             status=self.status,
             stdout="".join(self.text["stdout"]),
             stderr="".join(self.text["stderr"]),
         )
-        return {"type": "snapshot", "seq": self.seq, "execution": state}
+        return Snapshot(self.seq, state)
 
 
 class LiveRuns:

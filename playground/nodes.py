@@ -20,14 +20,13 @@ from django.utils import timezone
 
 from playground.guests import guests_sweep
 from playground.live import broadcast
+from playground.live_messages import FINAL_SEQ, RUN_STOP, Finished
 from playground.models import Execution, Node
 from playground.serializers import execution_state
 from sandbox.engine import get_engine
 
 log = logging.getLogger(__name__)
 NODE_DIED = "the node running it stopped"
-# Above any sequence number a live run reaches: watchers take it whatever they saw.
-FINAL_SEQ = 2**53
 UNFINISHED = (Execution.Status.QUEUED, Execution.Status.RUNNING)
 # Guests go idle over weeks: an hourly look is soon enough, and costs one query.
 GUEST_SWEEP_INTERVAL_S = 3600
@@ -82,8 +81,7 @@ async def heartbeat_forever() -> None:
             going = get_engine().running_ids()
             ended = await sync_to_async(sweep)() + await sync_to_async(sweep_own)(going)
             for execution in ended:
-                message = {"type": "finished", "execution": execution_state(execution)}
-                await broadcast(execution.id, {**message, "seq": FINAL_SEQ})
+                await broadcast(execution.id, Finished(FINAL_SEQ, execution_state(execution)))
         except DatabaseError as exc:
             log.warning("heartbeat: the database is away (%s)", exc)
         except Exception:
@@ -113,7 +111,7 @@ async def take_stop_requests() -> None:
     while True:
         try:
             message = await layer.receive(channel)
-            if message.get("type") == "run.stop":
+            if message.get("type") == RUN_STOP:
                 await get_engine().stop(str(message.get("execution_id", "")))
         except asyncio.CancelledError:
             raise
@@ -130,7 +128,7 @@ async def ask_to_stop(execution: Execution) -> bool:
     if layer is None:
         return False
     await layer.group_send(
-        group_of(execution.node), {"type": "run.stop", "execution_id": execution.id}
+        group_of(execution.node), {"type": RUN_STOP, "execution_id": execution.id}
     )
     return True
 

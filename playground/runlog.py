@@ -16,6 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from playground.live_messages import Output, RunMessage, Snapshot, Status, run_message
+
 log = logging.getLogger(__name__)
 # A run's events are kept this long after its last one: past any run's time limit.
 KEEP_S = 3600
@@ -42,14 +44,14 @@ def _key(execution_id: str) -> str:
     return f"sandpit:run:{execution_id}:events"
 
 
-async def append(execution_id: str, message: dict[str, Any]) -> None:
+async def append(execution_id: str, message: RunMessage) -> None:
     client = _client()
     if client is None:
         return
     try:
         key = _key(execution_id)
         async with client.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, json.dumps(message))
+            pipe.rpush(key, json.dumps(message.wire()))
             pipe.ltrim(key, -MAX_EVENTS, -1)
             pipe.expire(key, KEEP_S)
             await pipe.execute()
@@ -57,7 +59,7 @@ async def append(execution_id: str, message: dict[str, Any]) -> None:
         log.warning("the run log is away (%s): late watchers on other nodes miss lines", exc)
 
 
-async def replay(execution_id: str) -> list[dict[str, Any]]:
+async def replay(execution_id: str) -> list[RunMessage]:
     """The run's events so far, in order; [] when there are none or Redis is away."""
     client = _client()
     if client is None:
@@ -67,21 +69,22 @@ async def replay(execution_id: str) -> list[dict[str, Any]]:
     except (OSError, aioredis.RedisError) as exc:
         log.warning("the run log is away (%s)", exc)
         return []
-    return [json.loads(item) for item in raw]
+    return [run_message(json.loads(item)) for item in raw]
 
 
-def snapshot_of(state: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def snapshot_of(state: dict[str, Any], events: list[RunMessage]) -> Snapshot:
     """A watcher's snapshot from the replayed events: the state as of the last one (the
     state as it is, when there are none)."""
     if not events:
-        return {"type": "snapshot", "seq": 0, "execution": state}
-    text = {"stdout": [], "stderr": []}  # type: dict[str, list[str]]
+        return Snapshot(0, state)
+    text: dict[str, list[str]] = {"stdout": [], "stderr": []}
     seq = 0
     for event in events:
-        seq = max(seq, int(event.get("seq", 0)))
-        if event["type"] == "status":
-            state = {**state, "status": event["status"]}
-        elif event["type"] in text:
-            text[event["type"]].append(event["text"])
+        seq = max(seq, event.seq)
+        match event:
+            case Status(status=status):
+                state = {**state, "status": status}
+            case Output(stream=stream, text=chunk):
+                text[stream].append(chunk)
     state = {**state, "stdout": "".join(text["stdout"]), "stderr": "".join(text["stderr"])}
-    return {"type": "snapshot", "seq": seq, "execution": state}
+    return Snapshot(seq, state)

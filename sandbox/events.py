@@ -1,13 +1,13 @@
 """What happens during a run and during a build, declared once, each with its `type`.
 
 The engine tells a run's events to its caller's sink as they happen; a runtime build
-tells its own. Callers dispatch on the event's class (or its `type`), and send
-`message()` on to watchers as it is: the WebSocket's messages are these.
+tells its own. Callers dispatch on the event's class; what watchers are sent is the
+playground's (playground/live_messages.py).
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 Stream = Literal["stdout", "stderr"]
 
@@ -19,9 +19,6 @@ class StatusEvent:
     status: Literal["starting", "running"]
     type: Literal["status"] = "status"
 
-    def message(self) -> dict[str, Any]:
-        return {"type": self.type, "status": self.status}
-
 
 @dataclass(frozen=True)
 class OutputEvent:
@@ -30,10 +27,6 @@ class OutputEvent:
     stream: Stream
     text: str
     type: Literal["output"] = "output"
-
-    def message(self) -> dict[str, Any]:
-        # On the wire the stream is the type: {"type": "stdout", "text": ...}.
-        return {"type": self.stream, "text": self.text}
 
 
 RunEvent = StatusEvent | OutputEvent
@@ -48,9 +41,6 @@ class BuildLineEvent:
     line: str
     type: Literal["log"] = "log"
 
-    def message(self) -> dict[str, Any]:
-        return {"type": self.type, "seq": self.seq, "line": self.line}
-
 
 @dataclass(frozen=True)
 class BuildFinishedEvent:
@@ -59,9 +49,6 @@ class BuildFinishedEvent:
     status: str
     failure_reason: str = ""
     type: Literal["finished"] = "finished"
-
-    def message(self) -> dict[str, Any]:
-        return {"type": self.type, "status": self.status, "failure_reason": self.failure_reason}
 
 
 BuildEvent = BuildLineEvent | BuildFinishedEvent

@@ -23,7 +23,7 @@ def _literal(node: ast.AST) -> str | None:
     return None
 
 
-def _is_environ(node: ast.AST) -> bool:
+def _is_environ(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "environ"
 
 
