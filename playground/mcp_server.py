@@ -19,7 +19,7 @@ from jsonschema.exceptions import best_match
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from playground import services
+from playground import intake, services
 from playground import tools as tool_services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of
@@ -28,9 +28,9 @@ from playground.front_door import respond, www_authenticate
 from playground.models import Execution, Tool
 from playground.serializers import execution_state
 from sandbox.errors import EngineError, Invalid
-from sandbox.jobs import Job, JobKind
-from sandbox.languages import LANGUAGES, Language
+from sandbox.languages import LANGUAGES
 
+Kind = Execution.Kind
 PATH = "/mcp"
 # An assistant's tool call: its arguments, a little code. The SDK parses each message on
 # the event loop, so what it may hold is kept far below the API's bound.
@@ -145,9 +145,8 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         tool = (await _saved_tools(owner)).get(name)
         if tool is None:
             raise Invalid("name", f"there is no tool named {name!r}")
-        submission = await tool_services.tool_run(
-            owner=owner, tool=tool, input=arguments, request={"input": arguments, "via": "mcp"}
-        )
+        caller = intake.api_caller(owner, intake.Via.MCP)
+        submission = await intake.submission(caller, {"input": arguments}, Kind.TOOL, tool)
         execution = await services.execution_run(submission)
         return _result(execution)
     except (ApiError, Invalid, EngineError) as exc:
@@ -168,16 +167,9 @@ def _check_arguments(tool: types.Tool, arguments: dict[str, Any]) -> None:
 
 
 async def _run_code(owner: User, arguments: dict[str, Any]) -> dict[str, Any]:
-    function = "input" in arguments
-    job = Job(
-        kind=JobKind.FUNCTION if function else JobKind.SCRIPT,
-        language=Language(arguments["language"]),
-        code=arguments["code"],
-        input=arguments.get("input"),
-        stdin=arguments.get("stdin", ""),
-    )
-    kind = Execution.Kind.FUNCTION if function else Execution.Kind.SCRIPT
-    submission = services.Submission(owner, kind, job, request={**arguments, "via": "mcp"})
+    kind = Kind.FUNCTION if "input" in arguments else Kind.SCRIPT
+    caller = intake.api_caller(owner, intake.Via.MCP)
+    submission = await intake.submission(caller, arguments, kind)
     execution = await services.execution_run(submission)
     return _result(execution)
 

@@ -21,7 +21,7 @@ from playground.nodes import ask_to_stop
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
 from sandbox.events import EventSink, RunEvent, StatusEvent
-from sandbox.jobs import Job, validate_job
+from sandbox.jobs import Job
 from sandbox.selectors import revision_image_for_run
 
 log = logging.getLogger(__name__)
@@ -80,16 +80,12 @@ async def api_key_authenticate(*, key: str) -> ApiKey | None:
 
 
 async def execution_prepare(*, owner: User, job: Job, runtime_revision_id: str | None) -> Job:
-    """The job as it will run: checked, and on its runtime revision's image when it names one.
+    """The job (checked by playground/intake.py) on its runtime revision's image, when it
+    names one.
 
-    Raises JobInvalid, naming the field, for a job that breaks a rule or a revision that is
-    unknown, another owner's, not built, failed, or of another language.
+    Raises JobInvalid, naming the field, for a revision that is unknown, another owner's,
+    not built, failed, or of another language.
     """
-    validate_job(
-        job,
-        max_timeout_s=settings.SANDBOX_MAX_TIMEOUT_S,
-        max_memory_mib=settings.SANDBOX_MAX_MEMORY_MIB,
-    )
     if runtime_revision_id is None:
         return job
     image = await revision_image_for_run(
@@ -208,7 +204,8 @@ async def save_retrying(execution: Execution) -> None:
 
 
 async def execution_accept(submission: Submission) -> tuple[Execution, Job]:
-    """Check the job, put it on its revision's image, and record it as queued.
+    """Put the job (from playground/intake.py) on its revision's image, and record it as
+    queued.
 
     A run the engine would refuse as busy is refused before it is recorded.
     """

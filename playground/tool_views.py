@@ -11,11 +11,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
-from playground import services, vault
+from playground import intake, services, vault
 from playground import tools as tool_services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
-from playground.models import Secret, Tool, ToolRevision
+from playground.models import Execution, Secret, Tool, ToolRevision
 from sandbox.errors import EngineError, Invalid
 from sandbox.languages import LANGUAGES
 
@@ -93,13 +93,9 @@ def tool_run(request: HttpRequest, tool_id: str) -> HttpResponse:
         body = async_to_sync(aparse_json_object)(
             request.body, max_elements=TRY_IT_MAX_ELEMENTS, owner=f"owner:{request.user.pk}"
         )
-        submission = async_to_sync(tool_services.tool_run)(
-            owner=request.user,  # type: ignore[arg-type]
-            tool=tool,
-            input=body.get("input"),
-            revision_id=body.get("revision_id") or None,
-            request={"input": body.get("input")},
-        )
+        caller = intake.api_caller(request.user, intake.Via.PLAYGROUND)  # type: ignore[arg-type]
+        tried = {"input": body.get("input"), "revision_id": body.get("revision_id") or None}
+        submission = async_to_sync(intake.submission)(caller, tried, Execution.Kind.TOOL, tool)
         execution = async_to_sync(services.execution_start)(submission)
     except (ApiError, Invalid, EngineError) as exc:
         return error_json(api_error_of(exc))

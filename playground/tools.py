@@ -5,7 +5,7 @@ names another. A call's input is checked against its revision's schema before an
 runs, and its secrets are resolved on the host at run time (playground/vault.py).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +13,10 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from playground import services, vault
-from playground.models import Execution, Tool, ToolRevision
+from playground.models import Tool, ToolRevision
 from playground.schema_checks import Problem, checkers, input_problem, schema_problem
 from sandbox.errors import Invalid
-from sandbox.jobs import Job, JobKind, Limits
-from sandbox.languages import LANGUAGES, Language, names
+from sandbox.languages import LANGUAGES, names
 from sandbox.models import RuntimeRevision
 
 MAX_NAME_CHARS = 128
@@ -124,43 +122,6 @@ async def revision_of(tool: Tool, revision_id: str | None) -> ToolRevision:
     if revision is None:
         raise Invalid("revision_id", f"tool {tool.id} has no revision {revision_id!r}")
     return revision
-
-
-async def tool_run(
-    *,
-    owner: User,
-    tool: Tool,
-    input: Any,
-    request: dict[str, Any],
-    env: Sequence[Mapping[str, Any]] = (),
-    http_allow: Sequence[Mapping[str, Any]] = (),
-    revision_id: str | None = None,
-) -> services.Submission:
-    """A run of a revision of the tool on `input`, its input checked and its secrets
-    resolved (Invalid, naming the field, for anything wrong); a run of kind tool.
-
-    `request` is what was asked, with secret references as references; the stored copy
-    is masked as every request is.
-    """
-    revision = await revision_of(tool, revision_id)
-    await check_input(owner, revision.input_schema, input)
-    job = Job(
-        kind=JobKind.FUNCTION,
-        language=Language(revision.language),
-        code=revision.code,
-        input=input,
-        env=await vault.resolve_env(owner=owner, env=env),
-        http_allow=await vault.resolve_http(owner=owner, allow=http_allow),
-        limits=Limits(),
-    )
-    return services.Submission(
-        owner=owner,
-        kind=Execution.Kind.TOOL,
-        job=job,
-        request=request | {"revision_id": revision.id},
-        runtime_revision_id=revision.runtime_revision_id or None,
-        tool=(tool.id, revision.id),
-    )
 
 
 def tool_shape(tool: Tool, revision: ToolRevision | None = None) -> dict[str, Any]:

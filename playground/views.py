@@ -1,9 +1,8 @@
 """The playground's pages: the editor, a run's permalink, history, API keys."""
 
-import asyncio
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -16,21 +15,19 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
-from pydantic import ValidationError
 
 from playground import services
 from playground.api.bodies import aparse_json_object
-from playground.api.errors import ApiError, api_error_of, error_json, field_of, validation_error
+from playground.api.errors import ApiError, api_error_of, error_json
 from playground.api.guard import read_body
-from playground.api.schemas import ExecuteFunctionIn, ExecuteIn, LimitsIn
 from playground.guests import aplayground_owner, client_address, is_guest, viewer_id
+from playground.intake import Via, api_caller, guest_caller, submission
 from playground.models import ApiKey, Execution
 from playground.ratelimits import refuse_over_rate
 from playground.selectors import execution_visible
 from playground.serializers import execution_state
 from sandbox import limits
 from sandbox.errors import EngineError, Invalid, JobInvalid
-from sandbox.jobs import Job, Limits, validate_job
 from sandbox.languages import LANGUAGES
 from sandbox.selectors import built_revisions
 
@@ -101,30 +98,24 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @dataclass(frozen=True)
-class Allowance:
-    """What one requester of the playground may send and ask for."""
+class BodyAllowance:
+    """How much of a body one requester of the playground may send."""
 
     max_bytes: int
     max_elements: int
-    max_timeout_s: int
-    max_memory_mib: int
-    owner: str  # whose turn it is when work is shared out (playground/workers.py)
+    turn: str  # whose turn it is when work is shared out (playground/workers.py)
 
 
-async def _allowance(request: HttpRequest) -> Allowance:
-    """Users get the API's limits; guests far smaller bodies and lower ceilings.
+async def _body_allowance(request: HttpRequest) -> BodyAllowance:
+    """Users get the API's; guests far smaller bodies.
 
     Raises ApiError: 401 when nobody may run, 429 past a guest's rate. Nothing of the
     body is read before this.
     """
     user = await request.auser()
     if user.is_authenticated:
-        return Allowance(
-            settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-            settings.MAX_REQUEST_ELEMENTS,
-            settings.SANDBOX_MAX_TIMEOUT_S,
-            settings.SANDBOX_MAX_MEMORY_MIB,
-            f"owner:{user.pk}",
+        return BodyAllowance(
+            settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.MAX_REQUEST_ELEMENTS, f"owner:{user.pk}"
         )
     if not settings.PLAYGROUND_ANONYMOUS:
         raise ApiError(401, "unauthorized", "sign in to run code")
@@ -134,52 +125,10 @@ async def _allowance(request: HttpRequest) -> Allowance:
         settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE,
         "guests (sign in for more) may start runs:",
     )
-    return Allowance(
+    return BodyAllowance(
         settings.PLAYGROUND_GUEST_MAX_REQUEST_BYTES,
         settings.PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS,
-        min(settings.PLAYGROUND_GUEST_MAX_TIMEOUT_S, settings.SANDBOX_MAX_TIMEOUT_S),
-        min(settings.PLAYGROUND_GUEST_MAX_MEMORY_MIB, settings.SANDBOX_MAX_MEMORY_MIB),
         f"guest:{address}",
-    )
-
-
-async def _parsed_run(
-    request: HttpRequest,
-) -> tuple[str, ExecuteIn | ExecuteFunctionIn, Allowance]:
-    """The run the editor asked for: who may send what first, then parsed off the loop."""
-    allowance = await _allowance(request)
-    raw = read_body(request, allowance.max_bytes)
-    body = await aparse_json_object(raw, max_elements=allowance.max_elements, owner=allowance.owner)
-    mode = body.pop("mode", "script")
-    schemas: dict[str, type[ExecuteIn | ExecuteFunctionIn]] = {
-        "script": ExecuteIn,
-        "function": ExecuteFunctionIn,
-    }
-    schema = schemas.get(mode) if isinstance(mode, str) else None
-    if schema is None:
-        raise JobInvalid("mode", "must be script or function")
-    try:
-        return mode, await asyncio.to_thread(schema.model_validate, body), allowance
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise validation_error(dict(first), field_of(first["loc"])) from None
-
-
-def _within_allowance(parsed: ExecuteIn | ExecuteFunctionIn, allowance: Allowance) -> Job:
-    """The job, its unasked-for limits lowered to the allowance (asked-for ones are
-    checked against it, and refused past it)."""
-    job = parsed.to_job()
-    asked = parsed.limits or LimitsIn()
-    return replace(
-        job,
-        limits=Limits(
-            execution_timeout_s=job.limits.execution_timeout_s
-            if asked.execution_timeout is not None
-            else min(job.limits.execution_timeout_s, allowance.max_timeout_s),
-            memory_mib=job.limits.memory_mib
-            if asked.memory_size is not None
-            else min(job.limits.memory_mib, allowance.max_memory_mib),
-        ),
     )
 
 
@@ -200,27 +149,20 @@ async def start_run(request: HttpRequest) -> HttpResponse:
 
 
 async def _start(request: HttpRequest) -> Execution:
-    """The /v1 API's path for a run, behind the playground's allowance."""
-    mode, parsed, allowance = await _parsed_run(request)
+    """The editor's run: its body within the requester's allowance, then the one intake."""
+    allowance = await _body_allowance(request)
+    raw = read_body(request, allowance.max_bytes)
+    body = await aparse_json_object(raw, max_elements=allowance.max_elements, owner=allowance.turn)
+    mode = body.pop("mode", "script")
+    kinds = {"script": Execution.Kind.SCRIPT, "function": Execution.Kind.FUNCTION}
+    kind = kinds.get(mode) if isinstance(mode, str) else None
+    if kind is None:
+        raise JobInvalid("mode", "must be script or function")
     owner = await aplayground_owner(request)
     if owner is None:
         raise ApiError(401, "unauthorized", "sign in to run code")
-    if parsed.http and parsed.http.allow and is_guest(owner):
-        # Guests get no network: the playground must not be an anonymous open proxy.
-        raise JobInvalid("http", "sign in to let a run reach the network")
-    job = _within_allowance(parsed, allowance)
-    validate_job(
-        job, max_timeout_s=allowance.max_timeout_s, max_memory_mib=allowance.max_memory_mib
-    )
-    return await services.execution_start(
-        services.Submission(
-            owner=owner,
-            kind=Execution.Kind.FUNCTION if mode == "function" else Execution.Kind.SCRIPT,
-            job=job,
-            request=parsed.model_dump(exclude_none=True),
-            runtime_revision_id=parsed.runtime_revision_id,
-        )
-    )
+    caller = guest_caller(owner) if is_guest(owner) else api_caller(owner, Via.PLAYGROUND)
+    return await services.execution_start(await submission(caller, body, kind))
 
 
 def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:

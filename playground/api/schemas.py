@@ -31,13 +31,35 @@ class FileIn(StrictSchema):
     contents: StrictStr = ""
 
 
+def one_of(model: BaseModel, clear: str, where: str = "secret_id") -> None:
+    """A credential comes in clear or as one of your secrets: one of them, not both."""
+    given = [name for name in (clear, where) if getattr(model, name) is not None]
+    if len(given) != 1:
+        raise ValueError(f"give {clear} or {where}, one of them")
+
+
 class BearerAuth(StrictSchema):
-    token: StrictStr
+    token: StrictStr | None = None
+    secret_id: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def one_source(self) -> "BearerAuth":
+        one_of(self, "token")
+        return self
 
 
 class BasicAuth(StrictSchema):
     user_id: StrictStr = ""
-    password: StrictStr = ""
+    password: StrictStr | None = None
+    secret_id: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def one_source(self) -> "BasicAuth":
+        if self.password is not None and self.secret_id is not None:
+            raise ValueError("give password or secret_id, one of them")
+        if not self.user_id and self.password is None and self.secret_id is None:
+            raise ValueError("give user_id, and password or secret_id")
+        return self
 
 
 def token_is_value(data: Any) -> Any:
@@ -50,19 +72,40 @@ def token_is_value(data: Any) -> Any:
 
 class HeaderAuth(StrictSchema):
     name: StrictStr
-    value: StrictStr
+    value: StrictStr | None = None
+    secret_id: StrictStr | None = None
 
     _token = model_validator(mode="before")(token_is_value)
+
+    @model_validator(mode="after")
+    def one_source(self) -> "HeaderAuth":
+        one_of(self, "value")
+        return self
 
 
 class QueryAuth(StrictSchema):
     key: StrictStr
-    value: StrictStr
+    value: StrictStr | None = None
+    secret_id: StrictStr | None = None
 
     _token = model_validator(mode="before")(token_is_value)
 
+    @model_validator(mode="after")
+    def one_source(self) -> "QueryAuth":
+        one_of(self, "value")
+        return self
+
+
+AUTH_KINDS = ("bearer", "basic", "header", "query")
+
 
 class HttpAuth(StrictSchema):
+    """How a credential is added to a host's requests: one kind, in clear or by secret_id
+    (one of the owner's secrets, resolved on the host at run time)."""
+
+    # An unknown kind is a mistake to say, not to ignore: its host would get no credential.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
     bearer: BearerAuth | None = None
     basic: BasicAuth | None = None
     header: HeaderAuth | None = None
@@ -70,11 +113,10 @@ class HttpAuth(StrictSchema):
 
     @model_validator(mode="after")
     def one_kind(self) -> "HttpAuth":
-        given = [k for k in ("bearer", "basic", "header", "query") if getattr(self, k) is not None]
-        if len(given) > 1:
-            raise ValueError(
-                f"give one of bearer, basic, header or query, not {' and '.join(given)}"
-            )
+        given = [k for k in AUTH_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            also = f", not {' and '.join(given)}" if given else ""
+            raise ValueError(f"give one of bearer, basic, header or query{also}")
         return self
 
 
@@ -157,6 +199,26 @@ class ExecuteFunctionIn(RunIn):
         return Job(kind=JobKind.FUNCTION, input=self.input, **self.job_parts())
 
 
+class EnvIn(StrictSchema):
+    """A tool call's environment variable: a value, or one of your secrets."""
+
+    name: Annotated[StrictStr, Field(min_length=1)]
+    value: StrictStr | None = None
+    secret_id: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def one_source(self) -> "EnvIn":
+        one_of(self, "value")
+        return self
+
+
+class ToolExecIn(StrictSchema):
+    input: Any = None
+    env: list[EnvIn] | None = None
+    http: HttpIn | None = None
+    revision_id: StrictStr | None = None
+
+
 class ExecuteOut(Schema):
     id: str
     exit_code: int
@@ -174,10 +236,29 @@ class ExecuteFunctionOut(Schema):
     execution: ExecuteOut
 
 
-class ExecutionDetails(Schema):
-    type: Literal["script", "function", "tool"]
+class ScriptDetails(Schema):
+    type: Literal["script"]
     request: dict[str, Any]
-    response: dict[str, Any]
+    response: ExecuteOut
+
+
+class FunctionDetails(Schema):
+    type: Literal["function"]
+    request: dict[str, Any]
+    response: ExecuteFunctionOut
+
+
+class ToolDetails(Schema):
+    type: Literal["tool"]
+    tool_id: str
+    request: dict[str, Any]
+    response: ExecuteFunctionOut
+
+
+# Riza's client tells the kinds apart by `type`, and requires what each kind carries.
+ExecutionDetails = Annotated[
+    ScriptDetails | FunctionDetails | ToolDetails, Field(discriminator="type")
+]
 
 
 class EgressOut(Schema):

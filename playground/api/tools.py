@@ -4,9 +4,9 @@ from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from pydantic import Field, StrictStr, model_validator
+from pydantic import Field, StrictStr
 
-from playground import services, vault
+from playground import intake, selectors, services, vault
 from playground import tools as tool_services
 from playground.api.errors import ERROR_RESPONSES, ApiError
 from playground.api.schemas import (
@@ -15,9 +15,9 @@ from playground.api.schemas import (
     LanguageName,
     PageQuery,
     StrictSchema,
-    token_is_value,
+    ToolExecIn,
 )
-from playground.models import Secret, Tool
+from playground.models import Execution, Secret, Tool
 from playground.serializers import execution_state, function_response
 
 router = Router(tags=["tools"])
@@ -106,70 +106,6 @@ class ToolListOut(Schema):
     tools: list[ToolOut]
 
 
-class SecretOrValue(StrictSchema):
-    """A credential's secret part: given in clear, or as the id of one of your secrets."""
-
-    secret_id: StrictStr | None = None
-
-    _token = model_validator(mode="before")(token_is_value)
-
-
-class EnvIn(StrictSchema):
-    name: Annotated[StrictStr, Field(min_length=1)]
-    value: StrictStr | None = None
-    secret_id: StrictStr | None = None
-
-    @model_validator(mode="after")
-    def one_source(self) -> "EnvIn":
-        if (self.value is None) == (self.secret_id is None):
-            raise ValueError("give value or secret_id, one of them")
-        return self
-
-
-class BearerIn(StrictSchema):
-    token: StrictStr | None = None
-    secret_id: StrictStr | None = None
-
-
-class BasicIn(StrictSchema):
-    user_id: StrictStr = ""
-    password: StrictStr | None = None
-    secret_id: StrictStr | None = None
-
-
-class HeaderIn(SecretOrValue):
-    name: StrictStr
-    value: StrictStr | None = None
-
-
-class QueryIn(SecretOrValue):
-    key: StrictStr
-    value: StrictStr | None = None
-
-
-class ToolAuthIn(StrictSchema):
-    bearer: BearerIn | None = None
-    basic: BasicIn | None = None
-    header: HeaderIn | None = None
-    query: QueryIn | None = None
-
-
-class ToolAllowIn(StrictSchema):
-    host: Annotated[StrictStr, Field(min_length=1, max_length=255)]
-    auth: ToolAuthIn | None = None
-
-
-class ToolHttpIn(StrictSchema):
-    allow: list[ToolAllowIn] | None = None
-
-
-class ToolExecIn(StrictSchema):
-    input: Any = None
-    env: list[EnvIn] | None = None
-    http: ToolHttpIn | None = None
-    revision_id: StrictStr | None = None
-
-
 async def _owned_tool(request: HttpRequest, tool_id: str) -> Tool:
     tool = (
         await Tool.objects.select_related("current_revision", "owner")
@@ -197,11 +133,10 @@ async def create_tool(request: HttpRequest, body: ToolIn) -> dict[str, Any]:
 
 @router.get("/tools", response={200: ToolListOut, **ERRORS}, summary="List tools")
 async def list_tools(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
-    tools = Tool.objects.filter(owner=_owner(request)).select_related("current_revision")
-    if query.starting_after:
-        tools = tools.filter(id__lt=query.starting_after)
-    page = [t async for t in tools.order_by("-id")[: query.limit]]
-    return {"tools": [tool_services.tool_shape(t) for t in page]}
+    tools = await selectors.tool_list(
+        owner=_owner(request), limit=query.limit, starting_after=query.starting_after
+    )
+    return {"tools": [tool_services.tool_shape(t) for t in tools]}
 
 
 @router.get("/tools/{tool_id}", response={200: ToolOut, **ERRORS}, summary="Get a tool")
@@ -226,15 +161,7 @@ async def update_tool(request: HttpRequest, tool_id: str, body: ToolUpdateIn) ->
 )
 async def execute_tool(request: HttpRequest, tool_id: str, body: ToolExecIn) -> dict[str, Any]:
     tool = await _owned_tool(request, tool_id)
-    allow = body.http.allow if body.http and body.http.allow else []
-    submission = await tool_services.tool_run(
-        owner=_owner(request),
-        tool=tool,
-        input=body.input,
-        env=[e.model_dump(exclude_none=True) for e in body.env or []],
-        http_allow=[rule.model_dump(exclude_none=True) for rule in allow],
-        revision_id=body.revision_id,
-        request=body.model_dump(exclude_none=True) | {"input": body.input},
-    )
+    caller = intake.api_caller(_owner(request))
+    submission = await intake.submission(caller, body, Execution.Kind.TOOL, tool)
     execution = await services.execution_run(submission)
     return function_response(execution_state(execution))

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI, Query
 from ninja.security import HttpBearer
 
-from playground import selectors, services
+from playground import intake, selectors, services
 from playground.api.bodies import JsonParser
 from playground.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from playground.api.runtimes import router as runtimes_router
@@ -60,15 +60,9 @@ def _owner(request: HttpRequest) -> Any:
 
 @api.post("/execute", response={200: ExecuteOut, **ERRORS}, summary="Run a script")
 async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
-    execution = await services.execution_run(
-        services.Submission(
-            owner=_owner(request),
-            kind=Execution.Kind.SCRIPT,
-            job=body.to_job(),
-            request=body.model_dump(exclude_none=True),
-            runtime_revision_id=body.runtime_revision_id,
-        )
-    )
+    caller = intake.api_caller(_owner(request))
+    submission = await intake.submission(caller, body, Execution.Kind.SCRIPT)
+    execution = await services.execution_run(submission)
     return execute_response(execution_state(execution))
 
 
@@ -76,15 +70,9 @@ async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
     "/execute-function", response={200: ExecuteFunctionOut, **ERRORS}, summary="Run a function"
 )
 async def execute_function(request: HttpRequest, body: ExecuteFunctionIn) -> dict[str, Any]:
-    execution = await services.execution_run(
-        services.Submission(
-            owner=_owner(request),
-            kind=Execution.Kind.FUNCTION,
-            job=body.to_job(),
-            request=body.model_dump(exclude_none=True) | {"input": body.input},
-            runtime_revision_id=body.runtime_revision_id,
-        )
-    )
+    caller = intake.api_caller(_owner(request))
+    submission = await intake.submission(caller, body, Execution.Kind.FUNCTION)
+    execution = await services.execution_run(submission)
     return function_response(execution_state(execution))
 
 

@@ -1,0 +1,191 @@
+"""One intake: how any request becomes a run.
+
+Every entry point — `/v1/execute` and `/v1/execute-function`, a tool's execute (API and
+page), the playground's `POST /runs`, MCP's `run_code` and saved tools — says who is
+calling (a `Caller`: owner, allowance, how they came) and hands over the body; here, in
+one order for all of them:
+
+1. the body against one schema tree (playground/api/schemas.py) for its kind;
+2. the caller's allowance: a caller with no network (a guest) asks for none, and limits
+   nobody asked for are lowered to the caller's ceilings;
+3. a tool's input against its revision's schema (in the checkers' processes);
+4. secrets (`env` and `http.allow` credentials by `secret_id`) resolved on the host;
+5. one `validate_job` against the allowance.
+
+Bodies are bounded before this (playground/front_door.py, playground/api/bodies.py),
+and what comes out goes to services.execution_accept, which records and runs it.
+"""
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from pydantic import BaseModel, ValidationError
+
+from playground import vault
+from playground.api.errors import field_of, validation_error
+from playground.api.schemas import ExecuteFunctionIn, ExecuteIn, LimitsIn, RunIn, ToolExecIn
+from playground.models import Execution, Tool, ToolRevision
+from playground.services import Submission
+from playground.tools import check_input, revision_of
+from sandbox.errors import JobInvalid
+from sandbox.jobs import Job, JobKind, Limits, validate_job
+from sandbox.languages import Language
+
+Kind = Execution.Kind
+
+
+class Via(StrEnum):
+    API = "api"
+    PLAYGROUND = "playground"
+    MCP = "mcp"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for a run, what they may ask for, and how they came."""
+
+    owner: User
+    via: Via
+    max_timeout_s: int
+    max_memory_mib: int
+    may_reach_network: bool = True
+
+
+def api_caller(owner: User, via: Via = Via.API) -> Caller:
+    """A key holder (the API, MCP) or a signed-in user: the engine's own ceilings."""
+    return Caller(owner, via, settings.SANDBOX_MAX_TIMEOUT_S, settings.SANDBOX_MAX_MEMORY_MIB)
+
+
+def guest_caller(owner: User) -> Caller:
+    """A guest of the playground: lower ceilings, and no network (the playground must not
+    be an anonymous open proxy)."""
+    return Caller(
+        owner,
+        Via.PLAYGROUND,
+        min(settings.PLAYGROUND_GUEST_MAX_TIMEOUT_S, settings.SANDBOX_MAX_TIMEOUT_S),
+        min(settings.PLAYGROUND_GUEST_MAX_MEMORY_MIB, settings.SANDBOX_MAX_MEMORY_MIB),
+        may_reach_network=False,
+    )
+
+
+SCHEMAS: dict[Kind, type[BaseModel]] = {
+    Kind.SCRIPT: ExecuteIn,
+    Kind.FUNCTION: ExecuteFunctionIn,
+    Kind.TOOL: ToolExecIn,
+}
+
+
+async def submission(
+    caller: Caller, body: Mapping[str, Any] | BaseModel, kind: Kind, tool: Tool | None = None
+) -> Submission:
+    """The run `body` asks for, checked and resolved; JobInvalid (or ApiError 400) naming
+    the field at fault. `body` is a parsed JSON object, or the API's model of it."""
+    parsed = await _parsed(body, SCHEMAS[kind])
+    if kind is Kind.TOOL:
+        assert tool is not None and isinstance(parsed, ToolExecIn)
+        return await _tool_submission(caller, parsed, tool)
+    assert isinstance(parsed, ExecuteIn | ExecuteFunctionIn)
+    _check_network(caller, parsed)
+    job = _within_allowance(caller, parsed.to_job(), parsed.limits)
+    allow = await vault.resolve_http(owner=caller.owner, allow=job.http_allow)
+    job = replace(job, http_allow=tuple(allow))
+    _validate(caller, job)
+    request = parsed.model_dump(exclude_none=True)
+    if kind is Kind.FUNCTION:
+        request["input"] = job.input  # None is a value a function may be given
+    return Submission(
+        owner=caller.owner,
+        kind=kind,
+        job=job,
+        request=_noted(caller, request),
+        runtime_revision_id=parsed.runtime_revision_id,
+    )
+
+
+async def _tool_submission(caller: Caller, parsed: ToolExecIn, tool: Tool) -> Submission:
+    _check_network(caller, parsed)
+    revision: ToolRevision = await revision_of(tool, parsed.revision_id)
+    await check_input(caller.owner, revision.input_schema, parsed.input)
+    job = Job(
+        kind=JobKind.FUNCTION,
+        language=Language(revision.language),
+        code=revision.code,
+        input=parsed.input,
+        env=await vault.resolve_env(
+            owner=caller.owner, env=[e.model_dump(exclude_none=True) for e in parsed.env or []]
+        ),
+        http_allow=tuple(
+            await vault.resolve_http(
+                owner=caller.owner,
+                allow=[r.model_dump(exclude_none=True) for r in _allow(parsed)],
+            )
+        ),
+        limits=Limits(),
+    )
+    _validate(caller, job)
+    request = parsed.model_dump(exclude_none=True) | {
+        "input": parsed.input,
+        "revision_id": revision.id,
+    }
+    return Submission(
+        owner=caller.owner,
+        kind=Kind.TOOL,
+        job=job,
+        request=_noted(caller, request),
+        runtime_revision_id=revision.runtime_revision_id or None,
+        tool=(tool.id, revision.id),
+    )
+
+
+async def _parsed(body: Mapping[str, Any] | BaseModel, schema: type[BaseModel]) -> BaseModel:
+    if isinstance(body, schema):
+        return body  # the API's framework checked it against this very schema
+    data = body.model_dump() if isinstance(body, BaseModel) else body
+    try:
+        # Off the loop: a large body's check is CPU work.
+        return await asyncio.to_thread(schema.model_validate, data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise validation_error(dict(first), field_of(first["loc"])) from None
+
+
+def _allow(parsed: RunIn | ToolExecIn) -> list[Any]:
+    return list(parsed.http.allow or []) if parsed.http else []
+
+
+def _check_network(caller: Caller, parsed: RunIn | ToolExecIn) -> None:
+    if _allow(parsed) and not caller.may_reach_network:
+        raise JobInvalid("http", "sign in to let a run reach the network")
+
+
+def _within_allowance(caller: Caller, job: Job, asked: LimitsIn | None) -> Job:
+    """Limits nobody asked for lowered to the caller's ceilings; asked-for ones are left
+    for validate_job to refuse past them."""
+    asked = asked or LimitsIn()
+    timeout = job.limits.execution_timeout_s
+    memory = job.limits.memory_mib
+    return replace(
+        job,
+        limits=Limits(
+            execution_timeout_s=timeout
+            if asked.execution_timeout is not None
+            else min(timeout, caller.max_timeout_s),
+            memory_mib=memory
+            if asked.memory_size is not None
+            else min(memory, caller.max_memory_mib),
+        ),
+    )
+
+
+def _validate(caller: Caller, job: Job) -> None:
+    validate_job(job, max_timeout_s=caller.max_timeout_s, max_memory_mib=caller.max_memory_mib)
+
+
+def _noted(caller: Caller, request: dict[str, Any]) -> dict[str, Any]:
+    """The request as kept: MCP's calls say they came through MCP."""
+    return {**request, "via": caller.via.value} if caller.via is Via.MCP else request
