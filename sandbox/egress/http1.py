@@ -9,18 +9,14 @@ import h11
 
 CHUNK_BYTES = 65536
 IDLE_TIMEOUT_S = 60.0
+# Headers about one connection, never passed on (RFC 9110 7.6.1), with every Proxy-* one
+# and those a Connection header names. The message's framing is not passed on either:
+# each hop gets the framing h11 read, written by h11, so no two parties read one message
+# two ways (the request smuggling of RFC 9112 11.2).
 HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authorization",
-        b"proxy-authenticate",
-        b"te",
-        b"trailer",
-        b"upgrade",
-    }
+    {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 )
+FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class Peer:
@@ -65,9 +61,11 @@ def header(request: h11.Request, name: bytes) -> str:
     return ""
 
 
-def answer(status: int, reason: str) -> list[Any]:
+def answer(status: int, reason: str, *, close: bool = False) -> list[Any]:
     body = (reason + "\n").encode()
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    if close:
+        headers.append(("Connection", "close"))
     return [
         h11.Response(status_code=status, headers=headers),
         h11.Data(data=body),
@@ -103,6 +101,40 @@ class Upstreams:
         self._peers.clear()
 
 
+def framing_problem(request: h11.Request) -> str:
+    """Why a request's framing could be read two ways, or "". h11 itself refuses several
+    differing Content-Length and any Transfer-Encoding but chunked."""
+    names = {name for name, _ in request.headers}
+    if names >= FRAMING:
+        return "a request may not carry both Content-Length and Transfer-Encoding"
+    return ""
+
+
+def end_to_end(headers: Any) -> list[tuple[bytes, bytes]]:
+    """The headers that go on to the next hop: none about this connection, and the body's
+    framing as h11 read it (chunked, else one Content-Length), for h11 to write anew."""
+    named = {
+        token.strip().lower()
+        for name, value in headers
+        if name == b"connection"
+        for token in value.split(b",")
+    }
+    kept = [
+        (name, value)
+        for name, value in headers
+        if name not in HOP_BY_HOP
+        and name not in FRAMING
+        and name not in named
+        and not name.startswith(b"proxy-")
+    ]
+    lengths = [value for name, value in headers if name == b"content-length"]
+    if any(name == b"transfer-encoding" for name, _ in headers):
+        kept.append((b"transfer-encoding", b"chunked"))
+    elif lengths:
+        kept.append((b"content-length", lengths[0]))
+    return kept
+
+
 def forwarded_headers(
     request: h11.Request, host: str, port: int, scheme: str, credential: Any
 ) -> list[tuple[bytes, bytes]]:
@@ -112,9 +144,7 @@ def forwarded_headers(
     set_header = credential.headers() if credential is not None else None
     if set_header is not None:
         replaced.add(set_header[0].lower().encode("latin-1"))
-    headers = [
-        (k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP and k not in replaced
-    ]
+    headers = [(k, v) for k, v in end_to_end(request.headers) if k not in replaced]
     default_port = 443 if scheme == "https" else 80
     authority = host if port == default_port else f"{host}:{port}"
     headers.insert(0, (b"host", authority.encode("latin-1")))

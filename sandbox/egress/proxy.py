@@ -11,7 +11,9 @@ Every request is checked on its own (sandbox/egress/policy.py): its host must ma
 rule, its port be allowed, its name resolve to a public address (or be pinned); the
 proxy dials the address it checked, sets the rule's credential, relays the exchange
 and writes it in the run's egress log. A refusal is an HTTP 403 with a one-line reason
-that the code can read. Caps: open connections, bytes both ways, and time (the run's).
+that the code can read; a request whose framing a server could read another way
+(request smuggling) is a 400, and the proxy frames what it sends upstream itself.
+Caps: open connections, bytes both ways, and time (the run's).
 HTTP/1.1 framing is h11's: a small, strict state machine from the python-hyper project.
 """
 
@@ -33,11 +35,13 @@ from sandbox import metrics
 from sandbox.egress.addresses import AddressRefused, Pin, dial_target
 from sandbox.egress.ca import CertificateAuthority
 from sandbox.egress.http1 import (
-    HOP_BY_HOP,
+    IDLE_TIMEOUT_S,
     Peer,
     Upstreams,
     answer,
+    end_to_end,
     forwarded_headers,
+    framing_problem,
     header,
 )
 from sandbox.egress.policy import (
@@ -54,6 +58,8 @@ SOCKET_NAME = "egress.sock"
 CONNECT_TIMEOUT_S = 10.0
 MAX_LOG_ENTRIES = 1000
 PLAIN_HTTP_PORT = 80
+# How long a malformed request's body is read before its 400 goes anyway.
+DRAIN_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -79,6 +85,13 @@ class Refused(Exception):
     """The request may not go out; the message is the one-line reason the code gets."""
 
     status = 403
+
+
+class Malformed(Refused):
+    """The request could be read more than one way: it is answered and its connection
+    closed, since what follows it on the connection could be read more ways too."""
+
+    status = 400
 
 
 class Unreachable(Refused):
@@ -168,16 +181,29 @@ class EgressProxy:
             self._open.discard(task)
             client.close()
 
+    async def _next_request(self, client: Peer) -> h11.Request | None:
+        """The client's next request; None at its end or after answering a head h11
+        refused (conflicting Content-Length, a Transfer-Encoding but chunked)."""
+        try:
+            request = await client.next_event()
+        except h11.RemoteProtocolError as exc:
+            reason = f"a malformed request ({str(exc)[:200]})"
+            self._note(EgressEntry("", "", 0, "", 400, refused=reason))
+            if client.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                await client.send(*answer(400, f"Sandpit: {reason}", close=True))
+            return None
+        return request if isinstance(request, h11.Request) else None
+
     async def _converse(self, client: Peer) -> None:
-        request = await client.next_event()
-        if not isinstance(request, h11.Request):
+        request = await self._next_request(client)
+        if request is None:
             return
         if request.method == b"CONNECT":
             await self._tunnel(client, request)
             return
         upstreams = Upstreams()
         try:
-            while isinstance(request, h11.Request):
+            while request is not None:
                 target = urlsplit(request.target.decode("latin-1"))
                 try:
                     port = target.port or (443 if target.scheme == "https" else 80)
@@ -193,7 +219,7 @@ class EgressProxy:
                 )
                 if not client.reusable():
                     return
-                request = await client.next_event()
+                request = await self._next_request(client)
         finally:
             upstreams.close()
 
@@ -214,8 +240,8 @@ class EgressProxy:
         upstreams = Upstreams()
         try:
             while True:
-                request = await inner.next_event()
-                if not isinstance(request, h11.Request):
+                request = await self._next_request(inner)
+                if request is None:
                     return
                 origin = request.target.decode("latin-1")
                 if not origin.startswith("/"):
@@ -242,6 +268,8 @@ class EgressProxy:
         method = request.method.decode("latin-1")
         entry = EgressEntry(method, raw_host.lower()[:253], port, masked_target(origin))
         try:
+            if problem := framing_problem(request):
+                raise Malformed(problem)
             host = self._check(request, raw_host, port)
             entry.host = host
             rule = rule_for(self.rules, host)
@@ -259,7 +287,7 @@ class EgressProxy:
             if not isinstance(response, h11.Response):
                 raise Unreachable(f"{host} closed the connection without answering")
             entry.status = response.status_code
-            kept = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+            kept = end_to_end(response.headers)
             await client.send(
                 h11.Response(status_code=response.status_code, headers=kept, reason=response.reason)
             )
@@ -273,8 +301,9 @@ class EgressProxy:
             entry.refused = str(refusal)
             entry.status = refusal.status
             if client.conn.our_state is h11.SEND_RESPONSE:
-                await self._drain(client)
-                await client.send(*answer(refusal.status, f"Sandpit: {refusal}"))
+                malformed = isinstance(refusal, Malformed)
+                await self._drain(client, quietly=malformed)
+                await client.send(*answer(refusal.status, f"Sandpit: {refusal}", close=malformed))
             upstreams.drop(scheme, entry.host, port)
         except CapReached as cap:
             entry.refused = str(cap)
@@ -342,11 +371,20 @@ class EgressProxy:
             await upstream.send(event)
         await upstream.send(h11.EndOfMessage())
 
-    async def _drain(self, client: Peer) -> None:
-        """Read what is left of a refused request's body, so the answer can follow."""
-        if client.conn.their_state is h11.SEND_BODY:
-            while isinstance(event := await client.next_event(), h11.Data):
+    async def _drain(self, client: Peer, *, quietly: bool = False) -> None:
+        """Read what is left of a refused request's body, so the answer can follow.
+
+        quietly: for a body whose framing is in doubt, as far as it reads in a moment.
+        """
+        if client.conn.their_state is not h11.SEND_BODY:
+            return
+        timeout_s = DRAIN_TIMEOUT_S if quietly else IDLE_TIMEOUT_S
+        try:
+            while isinstance(event := await client.next_event(timeout_s), h11.Data):
                 self._count(len(event.data))  # a refused body still counts to the cap
+        except (h11.RemoteProtocolError, TimeoutError):
+            if not quietly:
+                raise
 
     def _count(self, size: int) -> None:
         self.bytes_moved += size
@@ -354,7 +392,8 @@ class EgressProxy:
             raise CapReached(f"the run passed its cap of {self.limits.max_bytes} bytes")
 
     def _note(self, entry: EgressEntry) -> None:
-        outcome = "refused" if entry.status == 403 else "failed" if entry.refused else "sent"
+        refused = entry.status in (400, 403)
+        outcome = "refused" if refused else "failed" if entry.refused else "sent"
         metrics.EGRESS_REQUESTS.labels(outcome).inc()
         if len(self.log) < MAX_LOG_ENTRIES:
             self.log.append(entry)
