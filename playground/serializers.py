@@ -67,6 +67,8 @@ def api_execution(execution: Execution) -> dict[str, Any]:
         script = execution.kind == Execution.Kind.SCRIPT
         response = execute_response(state) if script else function_response(state)
         details = {"type": execution.kind, "request": execution.request, "response": response}
+        if execution.kind == Execution.Kind.TOOL:
+            details["tool_id"] = execution.tool_id
     return {
         "id": state["id"],
         "duration": state["duration"] or 0,
