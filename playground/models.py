@@ -102,7 +102,11 @@ class Execution(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["owner", "-id"], name="execution_owner_newest")]
+        indexes = [
+            models.Index(fields=["owner", "-id"], name="execution_owner_newest"),
+            # The API's history pages (sandbox/pagination.py).
+            models.Index(fields=["owner", "-started_at", "-id"], name="execution_owner_started"),
+        ]
 
     def __str__(self) -> str:
         return self.id

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from playground.models import Execution
+from playground.models import Execution, Tool
+from sandbox.pagination import newest_first
 
 MAX_PAGE = 100
 LIST_CHUNK_ROWS = 8
@@ -18,22 +19,33 @@ async def execution_list(
     starting_after: str | None = None,
     only_non_zero_exit_codes: bool = False,
 ) -> list[Execution]:
-    """Newest first; `starting_after` is the last id of the previous page."""
-    executions = Execution.objects.filter(owner=owner)
-    if starting_after:
-        executions = executions.filter(id__lt=starting_after)
+    """Newest first; `starting_after` is the last id of the previous page (pagination.py)."""
+    owned = Execution.objects.filter(owner=owner)
+    executions = owned
     if only_non_zero_exit_codes:
         executions = executions.exclude(exit_code=0).exclude(exit_code__isnull=True)
+    executions = await newest_first(
+        executions, starting_after=starting_after, created="started_at", cursors=owned
+    )
     page: list[Execution] = []
     room = settings.SANDPIT_MAX_LIST_PAGE_BYTES
     # A few rows at a time: a page stops at its byte budget without loading the rest.
-    query = executions.order_by("-id")[: min(limit, MAX_PAGE)]
+    query = executions[: min(limit, MAX_PAGE)]
     async for execution in query.aiterator(chunk_size=LIST_CHUNK_ROWS):
         room -= execution.stored_bytes()
         if page and room < 0:
             break
         page.append(execution)
     return page
+
+
+async def tool_list(
+    *, owner: User, limit: int = MAX_PAGE, starting_after: str | None = None
+) -> list[Tool]:
+    """Newest first; `starting_after` is the last id of the previous page (pagination.py)."""
+    tools = Tool.objects.filter(owner=owner).select_related("current_revision")
+    page = await newest_first(tools, starting_after=starting_after)
+    return [t async for t in page[: min(limit, MAX_PAGE)]]
 
 
 async def execution_get(*, owner: User, execution_id: str) -> Execution | None:

@@ -17,6 +17,7 @@ from playground.masking import SECRET_AUTH_FIELDS
 from playground.models import Secret
 from playground.secret_box import secret_box
 from sandbox.errors import Invalid, JobInvalid, NameTaken
+from sandbox.pagination import newest_first
 
 MAX_NAME_CHARS = 128
 MAX_VALUE_BYTES = 64 * 1024
@@ -48,10 +49,10 @@ async def secret_delete(*, secret: Secret) -> None:
 async def secret_list(
     *, owner: User, limit: int, starting_after: str | None = None
 ) -> list[Secret]:
+    """Newest first; `starting_after` is the last id of the previous page (pagination.py)."""
     secrets = Secret.objects.filter(owner=owner).defer("ciphertext")
-    if starting_after:
-        secrets = secrets.filter(id__lt=starting_after)
-    return [s async for s in secrets.order_by("-id")[:limit]]
+    page = await newest_first(secrets, starting_after=starting_after)
+    return [s async for s in page[:limit]]
 
 
 async def _value(owner: User, secret_id: Any, field: str) -> str:

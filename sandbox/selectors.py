@@ -4,6 +4,7 @@ from django.contrib.auth.models import User
 
 from sandbox.errors import JobInvalid
 from sandbox.models import Runtime, RuntimeRevision
+from sandbox.pagination import newest_first
 
 MAX_PAGE = 100
 
@@ -11,11 +12,12 @@ MAX_PAGE = 100
 async def runtime_list(
     *, owner: User, limit: int = MAX_PAGE, starting_after: str | None = None
 ) -> list[Runtime]:
-    runtimes = Runtime.objects.filter(owner=owner, deleted_at__isnull=True)
-    if starting_after:
-        runtimes = runtimes.filter(id__lt=starting_after)
-    query = runtimes.select_related("current_revision").order_by("-id")
-    return [r async for r in query[: min(limit, MAX_PAGE)]]
+    """Newest first; `starting_after` is the last id of the previous page (pagination.py),
+    which may be a runtime deleted since: deleting while paging loses nothing."""
+    owned = Runtime.objects.filter(owner=owner)
+    runtimes = owned.filter(deleted_at__isnull=True).select_related("current_revision")
+    page = await newest_first(runtimes, starting_after=starting_after, cursors=owned)
+    return [r async for r in page[: min(limit, MAX_PAGE)]]
 
 
 async def runtime_get(*, owner: User, runtime_id: str) -> Runtime | None:

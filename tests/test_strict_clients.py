@@ -4,6 +4,9 @@
 a field they require that goes missing fails a test here the day it goes missing.
 """
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import rizaio
 
@@ -11,6 +14,12 @@ from tests.conftest import LiveServer
 
 ECHO = "def execute(input):\n    return {'n': input['n']}\n"
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+# Rows in the order they were made, by seconds after the first; ids in the other order,
+# and three made in the same instant: pages go by creation time, the id breaking ties.
+MADE_AT_S = {"9": 0, "8": 1, "7": 2, "6": 2, "5": 2, "4": 3, "3": 4}
+NEWEST_FIRST = "3476589"
+ALL_KINDS = ("executions", "runtimes", "tools", "secrets")
+PAGE = 2
 
 
 def strict_client(server: LiveServer, username: str) -> rizaio.Riza:
@@ -53,3 +62,88 @@ def test_a_history_of_scripts_functions_and_tools_parses_strictly(strict: rizaio
     assert tool_run.tool_id == tool.id
     assert tool_run.request.input == {"n": 7}
     assert tool_run.response.output == {"n": 7}
+
+
+# --- pages ---------------------------------------------------------------------------
+
+
+SEED = """
+import json
+from datetime import datetime
+from django.contrib.auth.models import User
+from playground.models import Execution, Secret, Tool, ToolRevision
+from sandbox.models import Runtime, RuntimeRevision
+
+owner, _ = User.objects.get_or_create(username={username!r})
+for row_id, made in json.loads({rows!r}).items():
+    at = datetime.fromisoformat(made)
+    if {kind!r} == "executions":
+        Execution.objects.create(
+            id=row_id, owner=owner, kind="script", language="python", code="print(1)",
+            request={{"code": "print(1)", "language": "python"}}, status="succeeded",
+            exit_code=0, duration_ms=1, started_at=at, finished_at=at,
+        )
+    elif {kind!r} == "tools":
+        tool = Tool.objects.create(id=row_id, owner=owner, created_at=at)
+        tool.current_revision = ToolRevision.objects.create(
+            tool=tool, name=row_id, language="python", code="def execute(i): return i",
+        )
+        tool.save()
+    elif {kind!r} == "runtimes":
+        runtime = Runtime.objects.create(id=row_id, owner=owner, name=row_id, language="python", created_at=at)
+        runtime.current_revision = RuntimeRevision.objects.create(
+            runtime=runtime, manifest_name="requirements.txt", manifest_contents="",
+            status="succeeded",
+        )
+        runtime.save()
+    else:
+        Secret.objects.create(id=row_id, owner=owner, name=row_id, ciphertext="-", created_at=at)
+"""
+PREFIX = {"executions": "exec_", "runtimes": "rt_", "tools": "tool_", "secrets": "sec_"}
+
+
+def seed(server: LiveServer, kind: str, username: str, made_at_s: dict[str, int]) -> list[str]:
+    """Rows of `kind` for `username`, straight into the database, each made its number of
+    seconds after a moment in the past; their ids, in the order of `made_at_s`."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = {
+        f"{PREFIX[kind]}{username}_{mark}": (start + timedelta(seconds=s)).isoformat()
+        for mark, s in made_at_s.items()
+    }
+    server.manage("shell", "-c", SEED.format(username=username, rows=json.dumps(rows), kind=kind))
+    return list(rows)
+
+
+def listed(client: rizaio.Riza, kind: str, **params: object) -> list[str]:
+    """Every id the client's own paging visits."""
+    resource = getattr(client, kind)
+    return [item.id for item in resource.list(**params)]
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_paging_visits_every_item_once_by_creation_time(
+    sandpit_server: LiveServer, kind: str
+) -> None:
+    username = f"pager-{kind}"
+    client = strict_client(sandpit_server, username)
+    ids = dict(zip(MADE_AT_S, seed(sandpit_server, kind, username, MADE_AT_S), strict=True))
+    newest_first = [ids[mark] for mark in NEWEST_FIRST]
+    assert listed(client, kind, limit=PAGE) == newest_first
+    assert listed(client, kind) == newest_first
+    tie = newest_first.index(ids["6"])
+    assert listed(client, kind, limit=PAGE, starting_after=ids["6"]) == newest_first[tie + 1 :]
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_an_unknown_or_another_owner_s_cursor_is_a_400_naming_it(
+    sandpit_server: LiveServer, kind: str
+) -> None:
+    client = strict_client(sandpit_server, f"cursor-{kind}")
+    seed(sandpit_server, kind, f"cursor-{kind}", {"1": 0})
+    (foreign,) = seed(sandpit_server, kind, f"cursor-other-{kind}", {"1": 0})
+    for cursor in ("zzzz", "starting_after", f"{PREFIX[kind]}0", foreign):
+        with pytest.raises(rizaio.BadRequestError) as refused:
+            getattr(client, kind).list(starting_after=cursor)
+        error = refused.value.response.json()["error"]
+        assert (error["code"], error["field"]) == ("invalid_request", "starting_after")
+        assert repr(cursor) in error["message"]
