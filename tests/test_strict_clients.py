@@ -64,6 +64,49 @@ def test_a_history_of_scripts_functions_and_tools_parses_strictly(strict: rizaio
     assert tool_run.response.output == {"n": 7}
 
 
+# --- every resource, list, get and create ------------------------------------------
+
+
+def test_every_resource_parses_strictly(strict: rizaio.Riza) -> None:
+    ran = strict.command.exec(language="python", code="import sys; sys.exit(3)")
+    assert ran.exit_code == 3
+    function = strict.command.exec_func(language="python", code="def execute(i): return {1}")
+    assert function.output_status == "json_serialization_error"
+    assert strict.executions.get(ran.id).exit_code == 3
+    assert ran.id in [e.id for e in strict.executions.list(only_non_zero_exit_codes=True)]
+
+    tool = strict.tools.create(name="walked", code=ECHO, language="python", input_schema=SCHEMA)
+    changed = strict.tools.update(tool.id, description="walked twice")
+    assert changed.revision_id != tool.revision_id
+    assert strict.tools.get(tool.id).description == "walked twice"
+    assert tool.id in [t.id for t in strict.tools.list()]
+    assert strict.tools.exec(tool.id, input={"n": 1}, revision_id=tool.revision_id).output == {
+        "n": 1
+    }
+
+    secret = strict.secrets.create(name="WALKED", value="walked-value")
+    assert [(s.id, s.name) for s in strict.secrets.list() if s.id == secret.id] == [
+        (secret.id, "WALKED")
+    ]
+
+    # Its build starts in the background; deleting it at once cancels the build.
+    runtime = strict.runtimes.create(
+        name="walked",
+        language="python",
+        manifest_file={"name": "requirements.txt", "contents": ""},
+    )
+    try:
+        assert strict.runtimes.get(runtime.id).revision_id == runtime.revision_id
+        assert runtime.id in [r.id for r in strict.runtimes.list()]
+        revisions = strict.runtimes.revisions.list(runtime.id).revisions
+        assert [r.id for r in revisions] == [runtime.revision_id]
+        revision = strict.runtimes.revisions.get(runtime.revision_id, runtime_id=runtime.id)
+        assert revision.runtime_id == runtime.id
+    finally:
+        deleted = strict.runtimes.delete(runtime.id)
+    assert deleted.deleted is True
+
+
 # --- pages ---------------------------------------------------------------------------
 
 
