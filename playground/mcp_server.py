@@ -14,6 +14,7 @@ from typing import Any
 import mcp.types as types
 from django.contrib.auth.models import User
 from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from mcp.server.lowlevel import Server
@@ -22,7 +23,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from playground import intake, services
 from playground import tools as tool_services
 from playground.api.bodies import aparse_json_object
-from playground.api.errors import ApiError, api_error_of
+from playground.api.errors import ApiError, api_error_of, error_json
 from playground.api.guard import SCOPE_API_KEY, bearer_of, key_in_use
 from playground.front_door import respond, www_authenticate
 from playground.models import Execution, Tool
@@ -211,6 +212,16 @@ def _result(execution: Execution) -> dict[str, Any]:
         "output": state["output"],
         "output_status": state["output_status"],
     }
+
+
+def no_oauth(request: HttpRequest) -> HttpResponse:
+    """OAuth discovery (RFC 9728's resource, RFC 8414's server) answered with the JSON 404
+    an MCP client understands: there is no OAuth here, so it asks its user for a key
+    instead of starting a flow, or failing on Django's HTML page."""
+    message = (
+        "Sandpit has no OAuth: send an API key as 'Authorization: Bearer <key>' (make one at /keys)"
+    )
+    return error_json(ApiError(404, "not_found", message))
 
 
 class McpEndpoint:

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
-from playground import health, tool_views, views
+from playground import health, mcp_server, tool_views, views
 from playground.api.v1 import api
 
 urlpatterns = [
@@ -20,6 +20,13 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
+    # Where MCP clients look for OAuth, at the root and under /mcp, both ways round.
+    re_path(
+        r"^(?:mcp/)?\.well-known/"
+        r"(?:oauth-protected-resource|oauth-authorization-server|openid-configuration)(?:/.*)?$",
+        mcp_server.no_oauth,
+        name="no_oauth",
+    ),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("v1/", api.urls),

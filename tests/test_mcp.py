@@ -156,3 +156,25 @@ def test_mcp_bodies_are_bounded_as_the_apis_are(
     )
     assert surrogate.status_code == 400
     assert surrogate.json()["error"]["field"] == "params.arguments.code"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server/mcp",
+        "/.well-known/openid-configuration",
+        "/mcp/.well-known/openid-configuration",
+    ],
+)
+def test_oauth_discovery_is_a_json_404_saying_to_send_a_key(
+    sandpit_server: LiveServer, path: str
+) -> None:
+    answer = httpx.get(f"{sandpit_server.url}{path}")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/json"
+    error = answer.json()["error"]
+    assert error["code"] == "not_found"
+    assert "no OAuth" in error["message"] and "Authorization: Bearer" in error["message"]
