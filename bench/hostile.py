@@ -25,8 +25,8 @@ import httpx
 
 DEADLINE_S = 60.0
 PROBE_EVERY_S = 0.02
-EVIL_SCHEMA = {"type": "string", "pattern": "^(a+)+$"}
-EVIL_INPUT = "a" * 40 + "!"
+EVIL_SCHEMA = {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}
+EVIL_INPUT = {"s": "a" * 40 + "!"}
 
 
 def loopback(url: str) -> str:
@@ -154,7 +154,7 @@ def schema_checks_of_two_owners(url: str, key: str, other: str) -> str:
         f"{url}/v1/tools", json={**make, "input_schema": EVIL_SCHEMA}, headers=headers_b
     ).json()["id"]
 
-    def run(tool: str, headers: dict[str, str], value: str) -> int:
+    def run(tool: str, headers: dict[str, str], value: dict[str, str]) -> int:
         return httpx.post(
             f"{url}/v1/tools/{tool}/execute",
             json={"input": value},
@@ -165,7 +165,7 @@ def schema_checks_of_two_owners(url: str, key: str, other: str) -> str:
     with ThreadPoolExecutor(16) as pool:
         slow = [pool.submit(run, evil, headers_a, EVIL_INPUT) for _ in range(6)]
         time.sleep(0.3)
-        quick = [pool.submit(run, plain, headers_b, "aaa") for _ in range(10)]
+        quick = [pool.submit(run, plain, headers_b, {"s": "aaa"}) for _ in range(10)]
         quick_ok = sum(f.result() == 200 for f in quick)
         slow_400 = sum(f.result() == 400 for f in slow)
     return f"the other owner's trivial checks: {quick_ok} of 10 ran; {slow_400} of 6 slow were 400s"

@@ -8,6 +8,7 @@ an execution on the record, like an API call.
 
 import asyncio
 import contextlib
+import logging
 import re
 from typing import Any
 
@@ -39,6 +40,7 @@ MCP_MAX_ELEMENTS = 10_000
 OWNER_KEY = "sandpit.owner_id"
 MCP_NAME = re.compile(r"[^A-Za-z0-9_-]")
 LANGUAGE_NAMES = list(LANGUAGES)
+log = logging.getLogger(__name__)
 
 RUN_CODE = types.Tool(
     name="run_code",
@@ -68,7 +70,10 @@ TOOL_FIELDS = {
     "code": {"type": "string", "description": "must define execute(input)"},
     "language": {"type": "string", "enum": LANGUAGE_NAMES},
     "description": {"type": "string"},
-    "input_schema": {"type": "object", "description": "a JSON Schema for the input"},
+    "input_schema": {
+        "type": "object",
+        "description": 'a JSON Schema for the input, with "type": "object" at its top',
+    },
 }
 CREATE_TOOL = types.Tool(
     name="create_tool",
@@ -124,9 +129,31 @@ async def list_tools() -> list[types.Tool]:
     for name, tool in saved.items():
         revision = tool.current_revision
         assert revision is not None
-        schema = revision.input_schema or {"type": "object"}
+        schema = listed_schema(revision.input_schema)
+        if schema is None:
+            log.warning("tool %s is not listed over MCP: its input_schema takes no object", tool.id)
+            continue
         listed.append(types.Tool(name=name, description=revision.description, inputSchema=schema))
     return listed
+
+
+def listed_schema(schema: Any) -> dict[str, Any] | None:
+    """A saved tool's input schema as MCP requires one, `"type": "object"` at its top, or
+    None when it admits no object.
+
+    Tools saved before that rule was enforced (playground/tools.py) may lack the keyword:
+    one that admits objects is listed with it, since an MCP call's arguments are always
+    an object. One that admits none could never be called, and is left out; listing its
+    schema as it is would make clients refuse the whole list, every other tool with it.
+    """
+    if not schema:
+        return {"type": "object"}
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type", "object")
+    if kind == "object" or (isinstance(kind, list) and "object" in kind):
+        return {**schema, "type": "object"}
+    return None
 
 
 @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]

@@ -61,6 +61,13 @@ async def _check(owner: User, fields: ToolFields) -> None:
         raise Invalid("description", f"is longer than {MAX_DESCRIPTION_CHARS} characters")
     if fields.input_schema is not None:
         await check_schema(owner, fields.input_schema)
+        # An object of named arguments, as MCP lists every tool (an empty schema: any input).
+        if fields.input_schema and fields.input_schema.get("type") != "object":
+            raise Invalid(
+                "input_schema",
+                'must describe an object: put "type": "object" at its top, and the input\'s '
+                'parts under "properties"',
+            )
     if fields.runtime_revision_id:
         exists = await RuntimeRevision.objects.filter(
             id=fields.runtime_revision_id, runtime__owner=owner, runtime__deleted_at__isnull=True

@@ -157,12 +157,16 @@ def test_the_server_stops_promptly_after_its_checkers_were_replaced_many_times(
             name="slow",
             code="def execute(i): return i",
             language="python",
-            input_schema={"type": "string", "pattern": "^(a+)+$"},
+            input_schema={
+                "type": "object",
+                "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}},
+            },
         )
         # Each check overruns: its worker is killed and another started, again and again.
         with ThreadPoolExecutor(4) as callers:
             tries = [
-                callers.submit(client.tools.exec, tool.id, input="a" * 40 + "!") for _ in range(8)
+                callers.submit(client.tools.exec, tool.id, input={"s": "a" * 40 + "!"})
+                for _ in range(8)
             ]
             for attempt in tries:
                 with pytest.raises(rizaio.BadRequestError):
@@ -170,7 +174,7 @@ def test_the_server_stops_promptly_after_its_checkers_were_replaced_many_times(
         # And two more are under way when the stop comes.
         callers = ThreadPoolExecutor(2)
         for _ in range(2):
-            callers.submit(client.tools.exec, tool.id, input="a" * 40 + "!")
+            callers.submit(client.tools.exec, tool.id, input={"s": "a" * 40 + "!"})
         time.sleep(0.5)
     finally:
         started = time.monotonic()

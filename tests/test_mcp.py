@@ -1,7 +1,9 @@
 """/mcp through the official MCP SDK's own client, against a live server."""
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -178,3 +180,73 @@ def test_oauth_discovery_is_a_json_404_saying_to_send_a_key(
     error = answer.json()["error"]
     assert error["code"] == "not_found"
     assert "no OAuth" in error["message"] and "Authorization: Bearer" in error["message"]
+
+
+# Schemas saved before tools had to take an object: straight into the database.
+ODD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "by_ref": {"$ref": "#/$defs/n", "$defs": {"n": {"type": "object"}}},
+    "props_only": {"properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    "object_or_null": {"type": ["object", "null"]},
+    "a_string": {"type": "string"},
+}
+SAVE_ODD_TOOLS = """
+import json
+from django.contrib.auth.models import User
+from playground.models import Tool, ToolRevision
+
+owner, _ = User.objects.get_or_create(username={username!r})
+for name, schema in json.loads({schemas!r}).items():
+    tool = Tool.objects.create(owner=owner)
+    tool.current_revision = ToolRevision.objects.create(
+        tool=tool, name=name, language="python", input_schema=schema,
+        code="def execute(input):\\n    return input",
+    )
+    tool.save()
+"""
+
+
+async def test_odd_schemas_saved_earlier_never_break_the_tool_list(
+    sandpit_server: LiveServer,
+) -> None:
+    username = "odd-schemas"
+    key = sandpit_server.new_api_key(username)
+    sandpit_server.manage(
+        "shell",
+        "-c",
+        SAVE_ODD_TOOLS.format(username=username, schemas=json.dumps(ODD_SCHEMAS)),
+    )
+    client = rizaio.Riza(api_key=key, base_url=sandpit_server.url, max_retries=0)
+    client.tools.create(name="fine", code=DOUBLE, language="python", input_schema=SCHEMA)
+    async with mcp_session(sandpit_server, key) as session:
+        listed = {t.name: t.inputSchema for t in (await session.list_tools()).tools}
+        ran = await session.call_tool("props_only", {"n": 2})
+    # MCP requires "type": "object" at the top of every tool's inputSchema.
+    assert {schema.get("type") for schema in listed.values()} == {"object"}
+    assert listed["fine"] == SCHEMA
+    assert listed["by_ref"] == {**ODD_SCHEMAS["by_ref"], "type": "object"}
+    assert listed["props_only"] == {**ODD_SCHEMAS["props_only"], "type": "object"}
+    assert listed["object_or_null"] == {"type": "object"}
+    assert "a_string" not in listed  # no call's arguments could ever be a string
+    assert ran.structuredContent is not None and ran.structuredContent["output"] == {"n": 2}
+
+
+async def test_create_and_update_tool_refuse_a_schema_that_takes_no_object(
+    sandpit_server: LiveServer, erin: tuple[str, rizaio.Riza]
+) -> None:
+    key, client = erin
+    tool = client.tools.create(name="kept", code=DOUBLE, language="python", input_schema=SCHEMA)
+    async with mcp_session(sandpit_server, key) as session:
+        for schema in (ODD_SCHEMAS["by_ref"], ODD_SCHEMAS["props_only"], ODD_SCHEMAS["a_string"]):
+            made = await session.call_tool(
+                "create_tool",
+                {"name": "odd", "code": DOUBLE, "language": "python", "input_schema": schema},
+            )
+            changed = await session.call_tool(
+                "update_tool", {"tool_id": tool.id, "input_schema": schema}
+            )
+            for refused in (made, changed):
+                assert refused.isError
+                assert "input_schema" in refused.content[0].text  # type: ignore[union-attr]
+        listed = {t.name: t.inputSchema for t in (await session.list_tools()).tools}
+    assert "odd" not in listed
+    assert listed["kept"] == SCHEMA

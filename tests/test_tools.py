@@ -97,6 +97,30 @@ def test_a_schema_that_is_not_json_schema_is_a_400(carol: rizaio.Riza) -> None:
     assert refused.value.body["error"]["field"] == "input_schema"  # type: ignore[index]
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$ref": "#/$defs/input", "$defs": {"input": {"type": "object"}}},
+        {"properties": {"name": {"type": "string"}}},
+        {"type": "string"},
+        {"type": ["object", "null"]},
+    ],
+)
+def test_a_schema_without_type_object_at_its_top_is_a_400_on_create_and_update(
+    carol: rizaio.Riza, schema: dict[str, object]
+) -> None:
+    # MCP lists a tool's input schema as its inputSchema, which must be an object schema.
+    with pytest.raises(rizaio.BadRequestError) as refused:
+        carol.tools.create(name="odd", code=GREET, language="python", input_schema=schema)
+    error = refused.value.body["error"]  # type: ignore[index]
+    assert error["field"] == "input_schema" and '"type": "object"' in error["message"]
+    tool = carol.tools.create(name="fine", code=GREET, language="python")
+    with pytest.raises(rizaio.BadRequestError) as refused:
+        carol.tools.update(tool.id, input_schema=schema)
+    assert refused.value.body["error"]["field"] == "input_schema"  # type: ignore[index]
+    assert carol.tools.get(tool.id).revision_id == tool.revision_id
+
+
 def test_a_schema_that_refers_outside_itself_fetches_nothing_and_is_a_400(
     carol: rizaio.Riza, echo: EchoServers
 ) -> None:
@@ -109,7 +133,10 @@ def test_a_schema_that_refers_outside_itself_fetches_nothing_and_is_a_400(
     ):
         with pytest.raises(rizaio.BadRequestError) as refused:
             carol.tools.create(
-                name="ssrf", code=GREET, language="python", input_schema={"$ref": ref}
+                name="ssrf",
+                code=GREET,
+                language="python",
+                input_schema={"type": "object", "$ref": ref},
             )
         assert refused.value.body["error"]["field"] == "input_schema", ref  # type: ignore[index]
     assert echo.requests_for("/ssrf-probe") == []  # the server asked nobody for anything
