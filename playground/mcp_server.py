@@ -8,6 +8,7 @@ an execution on the record, like an API call.
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import re
 from typing import Any
@@ -95,7 +96,8 @@ UPDATE_TOOL = types.Tool(
 )
 BUILT_IN = {tool.name: tool for tool in (RUN_CODE, CREATE_TOOL, UPDATE_TOOL)}
 
-server: Server[Any, Any] = Server("sandpit")
+# serverInfo: Sandpit and its own version (pyproject.toml's), not the SDK's.
+server: Server[Any, Any] = Server("Sandpit", version=importlib.metadata.version("sandpit"))
 
 
 async def _owner() -> User:

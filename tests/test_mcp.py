@@ -1,5 +1,6 @@
 """/mcp through the official MCP SDK's own client, against a live server."""
 
+import importlib.metadata
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -180,6 +181,21 @@ def test_oauth_discovery_is_a_json_404_saying_to_send_a_key(
     error = answer.json()["error"]
     assert error["code"] == "not_found"
     assert "no OAuth" in error["message"] and "Authorization: Bearer" in error["message"]
+
+
+async def test_server_info_names_sandpit_and_its_own_version(
+    sandpit_server: LiveServer, erin: tuple[str, rizaio.Riza]
+) -> None:
+    key, _ = erin
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http,
+        streamable_http_client(f"{sandpit_server.url}/mcp", http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        started = await session.initialize()
+    assert started.serverInfo.name == "Sandpit"
+    assert started.serverInfo.version == importlib.metadata.version("sandpit")
+    assert started.serverInfo.version != importlib.metadata.version("mcp")
 
 
 # Schemas saved before tools had to take an object: straight into the database.
