@@ -18,7 +18,9 @@ from django.conf import settings
 
 from sandbox import images, limits, metrics
 from sandbox.admission import FairAdmission
-from sandbox.docker_adapter import DockerAdapter, RunContainers, SandboxSpec
+from sandbox.backends import RunSandboxes, SandboxSpec
+from sandbox.docker.connection import DockerConnection
+from sandbox.docker.runs import DockerRuns
 from sandbox.egress.policy import parse_rules
 from sandbox.egress.runs import EgressSettings, RunEgress
 from sandbox.errors import EngineBusy, EngineUnavailable
@@ -101,12 +103,15 @@ async def _ignore_event(event: RunEvent) -> None:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, adapter: RunContainers | None = None) -> None:
+    def __init__(self, config: EngineConfig, adapter: RunSandboxes | None = None) -> None:
         self.config = config
-        self.adapter: RunContainers = adapter or DockerAdapter(
-            instance=config.instance,
-            timeout_s=config.docker_timeout_s,
-            runtime=config.docker_runtime,
+        # The backend that starts and removes sandboxes: Docker unless a test gives one.
+        self.adapter: RunSandboxes = adapter or DockerRuns(
+            DockerConnection(
+                instance=config.instance,
+                timeout_s=config.docker_timeout_s,
+                runtime=config.docker_runtime,
+            )
         )
         self.factory = SandboxFactory(self.adapter, config.state_dir)
         self.egress = RunEgress(config.state_dir, config.egress)
@@ -253,7 +258,7 @@ class Engine:
     async def _exchange(self, sandbox: Sandbox, job: Job, emit: EventSink) -> RunResult:
         if job.limits.memory_mib != sandbox.memory_mib:
             await self.adapter.set_memory(
-                sandbox.container_id, job.limits.memory_mib, job.language.family
+                sandbox.sandbox_id, job.limits.memory_mib, job.language.family
             )
         output = OutputCollector(self.config.max_output_bytes, emit)
         loop = asyncio.get_running_loop()
@@ -263,9 +268,9 @@ class Engine:
         summary: ExitSummary | None = None
         outcome = Outcome.BROKEN  # until the exit frame says otherwise
         try:
-            sandbox.container.writer.write(encode_job(job.to_wire()))
+            sandbox.connection.writer.write(encode_job(job.to_wire()))
             async with asyncio.timeout(timeout_s + limits.ENGINE_TIMEOUT_GRACE_S):
-                await sandbox.container.writer.drain()
+                await sandbox.connection.writer.drain()
                 while summary is None:
                     frame, payload = await sandbox.stream.next_frame()
                     if frame is Frame.STARTED:
@@ -289,7 +294,7 @@ class Engine:
             outcome = Outcome.STOPPED if sandbox.stopped else Outcome.BROKEN
             if not sandbox.stopped:
                 diagnostics = sandbox.stream.diagnostic_text
-                log.warning("sandbox %s broke: %r %s", sandbox.container_id[:12], exc, diagnostics)
+                log.warning("sandbox %s broke: %r %s", sandbox.sandbox_id[:12], exc, diagnostics)
         elapsed_ms = int((loop.time() - started) * 1000)
         if outcome is not Outcome.EXITED:
             await self.factory.kill_unread(sandbox)

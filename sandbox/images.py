@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from sandbox.docker_adapter import DockerAdapter
+from sandbox.backends import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def base_image_tag() -> str:
     return f"sandpit-base:{_digest(*parts)}"
 
 
-def build_rootfs(adapter: DockerAdapter, tag: str, say: Say) -> None:
+def build_rootfs(store: ImageStore, tag: str, say: Say) -> None:
     """debootstrap trixie into a folder, add the sandbox user, prune, `docker import` it."""
     if shutil.which("debootstrap") is None:
         raise RuntimeError(
@@ -130,18 +130,18 @@ def build_rootfs(adapter: DockerAdapter, tag: str, say: Say) -> None:
         tarball = Path(work) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(root), "-cf", str(tarball), "."], check=True)
         say(f"docker import as {tag}")
-        adapter.import_image(tarball, tag)
+        store.import_image(tarball, tag)
 
 
-def ensure_base_image(adapter: DockerAdapter, say: Say = log.info) -> str:
+def ensure_base_image(store: ImageStore, say: Say = log.info) -> str:
     """Build whatever layer is missing or stale; return the base image's tag."""
     base = base_image_tag()
-    if adapter.image_exists(base):
+    if store.image_exists(base):
         return base
     rootfs = rootfs_image_tag()
-    if not adapter.image_exists(rootfs):
-        build_rootfs(adapter, rootfs, say)
+    if not store.image_exists(rootfs):
+        build_rootfs(store, rootfs, say)
     say(f"building {base} from {rootfs}")
-    for line in adapter.build_image(AGENT_DIR, base, buildargs={"ROOTFS": rootfs}):
+    for line in store.build_image(AGENT_DIR, base, buildargs={"ROOTFS": rootfs}):
         log.debug("%s", line)
     return base

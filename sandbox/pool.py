@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import limits, metrics
+from sandbox.backends import RunSandboxes, SandboxConnection, SandboxSpec
 from sandbox.demand import Demand
-from sandbox.docker_adapter import AttachedContainer, RunContainers, SandboxSpec
 from sandbox.errors import EngineError, EngineUnavailable
 from sandbox.protocol import AgentStream, Frame, ProtocolError
 
@@ -32,24 +32,24 @@ DISCARD_CHUNK_BYTES = 64 * 1024
 class Sandbox:
     """One started container whose agent said it is ready."""
 
-    container: AttachedContainer
+    connection: SandboxConnection
     stream: AgentStream
     egress_dir: Path
     memory_mib: int
     stopped: bool = field(default=False)
 
     @property
-    def container_id(self) -> str:
-        return self.container.container_id
+    def sandbox_id(self) -> str:
+        return self.connection.sandbox_id
 
     @property
     def alive(self) -> bool:
-        return not self.container.reader.at_eof()
+        return not self.connection.reader.at_eof()
 
     async def discard_output(self) -> None:
         """Read and drop what the container writes, until its stream ends."""
         with contextlib.suppress(ConnectionError):
-            while await self.container.reader.read(DISCARD_CHUNK_BYTES):
+            while await self.connection.reader.read(DISCARD_CHUNK_BYTES):
                 pass
 
 
@@ -70,7 +70,7 @@ def egress_root(state_dir: Path) -> Path:
 class SandboxFactory:
     """Starts and disposes of sandboxes; shared by every pool of one engine."""
 
-    def __init__(self, adapter: RunContainers, state_dir: Path) -> None:
+    def __init__(self, adapter: RunSandboxes, state_dir: Path) -> None:
         self.adapter = adapter
         self._egress_root = egress_root(state_dir)
         self._start_slots = asyncio.Semaphore(limits.MAX_CONTAINER_STARTS)
@@ -100,14 +100,14 @@ class SandboxFactory:
         egress_dir.mkdir(parents=True, mode=0o755)
         try:
             async with self._start_slots:
-                container = await self.adapter.start_container(spec, egress_dir)
+                connection = await self.adapter.start_sandbox(spec, egress_dir)
         except BaseException:
             metrics.CONTAINER_FAILURES.inc()
             shutil.rmtree(egress_dir, ignore_errors=True)
             raise
         metrics.CONTAINER_STARTS.inc()
         self._retry_removals()
-        sandbox = Sandbox(container, AgentStream(container.reader), egress_dir, spec.memory_mib)
+        sandbox = Sandbox(connection, AgentStream(connection.reader), egress_dir, spec.memory_mib)
         try:
             async with asyncio.timeout(limits.AGENT_READY_TIMEOUT_S):
                 frame, _ = await sandbox.stream.next_frame()
@@ -133,7 +133,7 @@ class SandboxFactory:
     def dispose(self, sandbox: Sandbox) -> None:
         """Done with: its supervisor exits (its stdin closes), and the container is
         removed in the next quiet moment, or at once past MAX_FINISHED_CONTAINERS."""
-        sandbox.container.writer.close()
+        sandbox.connection.writer.close()
         loop = asyncio.get_running_loop()
         self._busy_at = loop.time()
         self._finished.append(sandbox)
@@ -182,24 +182,24 @@ class SandboxFactory:
 
     async def _remove(self, sandbox: Sandbox) -> None:
         try:
-            await self._remove_container(sandbox.container_id)
+            await self._remove_sandbox(sandbox.sandbox_id)
         finally:
             shutil.rmtree(sandbox.egress_dir, ignore_errors=True)
 
-    async def _remove_container(self, container_id: str) -> None:
+    async def _remove_sandbox(self, sandbox_id: str) -> None:
         try:
-            await self.adapter.remove_container(container_id)
+            await self.adapter.remove_sandbox(sandbox_id)
         except EngineError as exc:
             # Asked again after the next container start; the reaper at the next server
             # start finds it by its label in any case.
-            log.warning("could not remove sandbox %s: %s", container_id[:12], exc)
-            self._unremoved.add(container_id)
+            log.warning("could not remove sandbox %s: %s", sandbox_id[:12], exc)
+            self._unremoved.add(sandbox_id)
 
     def _retry_removals(self) -> None:
         """Docker starts containers again: remove those it could not remove before."""
-        for container_id in list(self._unremoved):
-            self._unremoved.discard(container_id)
-            self._in_background(self._remove_container(container_id))
+        for sandbox_id in list(self._unremoved):
+            self._unremoved.discard(sandbox_id)
+            self._in_background(self._remove_sandbox(sandbox_id))
 
     async def drain(self) -> None:
         """Remove every container disposed of, now, and wait until Docker has."""
@@ -244,8 +244,8 @@ class WarmPool:
     def ready_count(self) -> int:
         return len(self._ready)
 
-    def ready_container_ids(self) -> list[str]:
-        return [sandbox.container_id for sandbox in self._ready]
+    def ready_sandbox_ids(self) -> list[str]:
+        return [sandbox.sandbox_id for sandbox in self._ready]
 
     async def acquire(self) -> Sandbox:
         """A fresh, ready sandbox: at once from the pool, else the next one started."""

@@ -15,7 +15,8 @@ from django.conf import settings
 pytest.register_assert_rewrite("tests.api_clients", "tests.browser", "tests.echo")
 
 from sandbox import images  # noqa: E402
-from sandbox.docker_adapter import DockerAdapter  # noqa: E402
+from sandbox.docker.connection import DockerConnection  # noqa: E402
+from sandbox.docker.images import DockerImages  # noqa: E402
 from sandbox.engine import Engine, EngineConfig, use_engine  # noqa: E402
 from tests.echo import EchoServers  # noqa: E402
 
@@ -33,11 +34,13 @@ SERVER_START_TIMEOUT_S = 60
 
 @pytest.fixture(scope="session")
 def base_image() -> Iterator[str]:
-    adapter = DockerAdapter(instance=TEST_INSTANCE, timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S)
+    connection = DockerConnection(
+        instance=TEST_INSTANCE, timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S
+    )
     try:
-        yield images.ensure_base_image(adapter)
+        yield images.ensure_base_image(DockerImages(connection))
     finally:
-        adapter.close()
+        connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +69,7 @@ async def engine(engine_config: EngineConfig) -> AsyncIterator[Engine]:
     use_engine(engine)
     yield engine
     await engine.close()
-    assert engine.adapter.instance_containers() == [], "the engine left containers behind"
+    assert engine.adapter.instance_sandboxes() == [], "the engine left sandboxes behind"
     engine.adapter.close()
 
 

@@ -25,7 +25,8 @@ from sandbox.builds.orchestrator import (
     RuntimeBuilds,
     builds_dir,
 )
-from sandbox.docker_adapter import DockerAdapter
+from sandbox.docker.builds import DockerBuilds
+from sandbox.docker.connection import DockerConnection
 from sandbox.models import Runtime, RuntimeRevision
 from tests.conftest import TEST_INSTANCE
 from tests.wheel_index import WheelIndex
@@ -73,10 +74,15 @@ def wheel_index(tmp_path: Path) -> Iterator[WheelIndex]:
 
 
 @pytest.fixture
-def builds(base_image: str) -> Iterator[RuntimeBuilds]:
-    adapter = DockerAdapter(instance=f"{TEST_INSTANCE}-builds", timeout_s=30)
-    yield RuntimeBuilds(adapter)
-    adapter.close()
+def docker_builds(base_image: str) -> Iterator[DockerBuilds]:
+    backend = DockerBuilds(DockerConnection(instance=f"{TEST_INSTANCE}-builds", timeout_s=30))
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def builds(docker_builds: DockerBuilds) -> RuntimeBuilds:
+    return RuntimeBuilds(docker_builds)
 
 
 async def _revision(
@@ -158,7 +164,7 @@ async def test_a_build_step_has_no_network_no_root_and_no_capabilities(
 
 
 async def test_slots_go_to_owners_in_turn_and_cancelling_stops_every_container(
-    builds: RuntimeBuilds, listener: Listener
+    builds: RuntimeBuilds, docker_builds: DockerBuilds, listener: Listener
 ) -> None:
     # An index that accepts and never answers: each build hangs in its fetch step.
     hanging = override_settings(
@@ -178,16 +184,16 @@ async def test_slots_go_to_owners_in_turn_and_cancelling_stops_every_container(
                 break
             await asyncio.sleep(0.2)
         running = [
-            r for r in revisions if await asyncio.to_thread(builds.adapter.build_containers, r.id)
+            r for r in revisions if await asyncio.to_thread(builds.adapter.build_steps, r.id)
         ]
         assert running == [revisions[0], revisions[3]]  # one of each owner's, at once
         for revision in revisions:
             await builds.cancel(revision.id)
-            assert await asyncio.to_thread(builds.adapter.build_containers, revision.id) == []
+            assert await asyncio.to_thread(builds.adapter.build_steps, revision.id) == []
     for revision in revisions:
         await revision.arefresh_from_db()
         assert revision.status == "cancelled"
-    assert await asyncio.to_thread(builds.adapter.instance_containers) == []
+    assert await asyncio.to_thread(docker_builds.connection.labelled) == []
 
 
 async def test_a_step_that_floods_its_output_is_killed(
@@ -198,7 +204,7 @@ async def test_a_step_that_floods_its_output_is_killed(
     lines: list[str] = []
     with pytest.raises(BuildFailed, match="MiB of output"):
         await builds.run_step("flood", images.base_image_tag(), step, tmp_path, lines.append)
-    assert await asyncio.to_thread(builds.adapter.build_containers, "flood") == []
+    assert await asyncio.to_thread(builds.adapter.build_steps, "flood") == []
 
 
 async def test_a_build_step_has_no_io_uring(builds: RuntimeBuilds, tmp_path: Path) -> None:
@@ -297,20 +303,20 @@ for folder in (os.path.dirname(__file__), "/build/runtime/python/selfwrite"):
 """
 
 
-def _image_files(adapter: DockerAdapter, tag: str, folder: str) -> list[str]:
+def _image_files(docker: DockerConnection, tag: str, folder: str) -> list[str]:
     """The names below `folder` in an image, read from a container that never starts."""
-    container = adapter.api.create_container(tag, command=["true"], network_disabled=True)
+    container = docker.api.create_container(tag, command=["true"], network_disabled=True)
     try:
-        stream, _ = adapter.api.get_archive(container["Id"], folder)
+        stream, _ = docker.api.get_archive(container["Id"], folder)
         data = b"".join(stream)
     finally:
-        adapter.api.remove_container(container["Id"], force=True)
+        docker.api.remove_container(container["Id"], force=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         return tar.getnames()
 
 
 async def test_the_check_imports_step_cannot_change_the_runtime_it_checks(
-    builds: RuntimeBuilds, wheel_index: WheelIndex
+    builds: RuntimeBuilds, docker_builds: DockerBuilds, wheel_index: WheelIndex
 ) -> None:
     wheel_index.add("selfwrite", WRITE_OWN_FOLDER)
     with wheel_index.settings():
@@ -319,7 +325,10 @@ async def test_the_check_imports_step_cannot_change_the_runtime_it_checks(
     assert revision.status == "succeeded", revision.build_log
     try:
         files = await asyncio.to_thread(
-            _image_files, builds.adapter, revision.image_tag, f"{recipes.PYTHON_TARGET}/selfwrite"
+            _image_files,
+            docker_builds.connection,
+            revision.image_tag,
+            f"{recipes.PYTHON_TARGET}/selfwrite",
         )
     finally:
         await asyncio.to_thread(builds.adapter.remove_image, revision.image_tag)

@@ -25,7 +25,7 @@ async def egress_engine(engine_config: EngineConfig, echo: EchoServers) -> Async
     await engine.start()
     yield engine
     await engine.close()
-    assert engine.adapter.instance_containers() == []
+    assert engine.adapter.instance_sandboxes() == []
     engine.adapter.close()
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import limits
-from sandbox.docker_adapter import DockerAdapter
+from sandbox.docker.connection import DockerConnection
+from sandbox.docker.runs import DockerRuns
 from sandbox.engine import Engine, EngineConfig
 from sandbox.errors import EngineBusy, EngineUnavailable, JobInvalid
 from sandbox.jobs import File, Limits, OutputStatus, RunStatus
@@ -192,7 +193,9 @@ async def test_past_its_slots_and_queue_the_engine_is_busy(engine_config: Engine
 async def test_an_unreachable_docker_engine_is_unavailable_not_a_hang(
     engine_config: EngineConfig, tmp_path: Path
 ) -> None:
-    adapter = DockerAdapter(instance="nowhere", timeout_s=2, base_url=f"unix://{tmp_path}/no.sock")
+    adapter = DockerRuns(
+        DockerConnection(instance="nowhere", timeout_s=2, base_url=f"unix://{tmp_path}/no.sock")
+    )
     down = Engine(replace(engine_config, instance="nowhere"), adapter=adapter)
     try:
         with pytest.raises(EngineUnavailable):

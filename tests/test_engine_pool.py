@@ -3,7 +3,7 @@
 import asyncio
 from dataclasses import replace
 
-from sandbox.docker_adapter import SandboxSpec
+from sandbox.backends import SandboxSpec
 from sandbox.engine import Engine, EngineConfig
 from sandbox.events import OutputEvent, RunEvent
 from sandbox.jobs import Limits, RunStatus
@@ -19,7 +19,7 @@ async def _settle(engine: Engine) -> set[str]:
             break
         await asyncio.sleep(0.05)
     await engine.factory.drain()
-    return {container for p in engine.pools() for container in p.ready_container_ids()}
+    return {container for p in engine.pools() for container in p.ready_sandbox_ids()}
 
 
 async def test_thirty_runs_leave_no_container_behind(engine: Engine) -> None:
@@ -31,7 +31,7 @@ async def test_thirty_runs_leave_no_container_behind(engine: Engine) -> None:
         results = await asyncio.gather(*(engine.run(job) for job in jobs[batch : batch + 6]))
         assert [r.stdout for r in results] == [f"{i}\n" for i in range(batch, batch + 6)]
     pooled = await _settle(engine)
-    remaining = set(await asyncio.to_thread(engine.adapter.instance_containers))
+    remaining = set(await asyncio.to_thread(engine.adapter.instance_sandboxes))
     assert remaining == pooled
     # Each pool holds at least its idle size, and no more than demand may take it to
     # (sandbox/demand.py); it shrinks back later, when the engine's janitor passes.
@@ -53,10 +53,10 @@ async def test_start_removes_the_containers_a_crashed_server_left(
         image=await asyncio.to_thread(_base), family=Family.PYTHON, memory_mib=64, cpus=1.0, pids=32
     )
     orphan = await crashed.factory.start(spec)  # and then the "server" dies without a word
-    assert orphan.container_id in crashed.adapter.instance_containers()
+    assert orphan.sandbox_id in crashed.adapter.instance_sandboxes()
     restarted = Engine(config)
     await restarted.start()
-    assert restarted.adapter.instance_containers() == []
+    assert restarted.adapter.instance_sandboxes() == []
     await restarted.close()
     crashed.adapter.close()
     restarted.adapter.close()

@@ -11,10 +11,11 @@ from django.test import AsyncClient
 
 from playground import services
 from playground.models import ApiKey, Execution
-from sandbox.docker_adapter import DockerAdapter
+from sandbox.docker.connection import DockerConnection
+from sandbox.docker.runs import DockerRuns
 from sandbox.engine import Engine, EngineConfig, get_engine, use_engine
 from sandbox.errors import EngineUnavailable
-from tests.fake_docker import FakeDocker, fake_engine_config
+from tests.fake_runs import FakeRunSandboxes, fake_engine_config
 from tests.runs import script
 
 
@@ -40,7 +41,9 @@ def test_a_revoked_key_no_longer_authenticates(owner: User) -> None:
 def test_a_run_the_engine_cannot_take_is_recorded_as_an_error(
     owner: User, engine_config: EngineConfig, tmp_path: Path
 ) -> None:
-    adapter = DockerAdapter(instance="nowhere", timeout_s=2, base_url=f"unix://{tmp_path}/no.sock")
+    adapter = DockerRuns(
+        DockerConnection(instance="nowhere", timeout_s=2, base_url=f"unix://{tmp_path}/no.sock")
+    )
     down = Engine(replace(engine_config, instance="nowhere", pool_size=0), adapter=adapter)
 
     async def run() -> None:
@@ -84,7 +87,7 @@ async def test_an_api_run_that_hits_a_bug_of_ours_is_recorded_and_answered_in_js
     owner = await User.objects.acreate(username="unlucky")
     _, key = await sync_to_async(services.api_key_create)(owner=owner, name="k")
     # A Docker that fails in a way the engine has no answer for, once a run resizes.
-    fake = Engine(fake_engine_config(tmp_path), FakeDocker(set_memory_error=True))
+    fake = Engine(fake_engine_config(tmp_path), FakeRunSandboxes(set_memory_error=True))
     previous = get_engine()
     use_engine(fake)
     try:

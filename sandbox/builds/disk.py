@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sandbox.docker_adapter import UID
+from sandbox.images import SANDBOX_USER_UID
 
 # One inode per this many bytes of the cap (mkfs' own default ratio), fixed: node_modules
 # of thousands of packages fit, and a build cannot spend the cap on empty files.
@@ -63,7 +63,7 @@ class BuildDisk:
             "-N",
             str(self.inodes),
             "-E",
-            f"root_owner={UID}:{UID}",
+            f"root_owner={SANDBOX_USER_UID}:{SANDBOX_USER_UID}",
             str(self.image),
         )
         self._run("mount", "-o", MOUNT_OPTIONS, str(self.image), str(self.folder))

@@ -1,9 +1,10 @@
 """Builds in the background: capped in number, time and disk, cancellable, streamed.
 
-A build runs its recipe's steps one container at a time, on a disk of its own
-(builds/disk.py), then makes the image. Slots go to owners in turn, one build of each at
-a time (builds/queue.py). A slot is held until its build's containers are gone, so
-cancelling or deleting never lets more builds run at once than MAX_CONCURRENT_BUILDS.
+A build runs its recipe's steps one sandbox at a time (a BuildSandboxes backend,
+sandbox/backends.py), on a disk of its own (builds/disk.py), then makes the image. Slots
+go to owners in turn, one build of each at a time (builds/queue.py). A slot is held until
+its build's sandboxes are gone, so cancelling or deleting never lets more builds run at
+once than MAX_CONCURRENT_BUILDS.
 Each build's log is kept (head and tail) and handed line by line to the sink its caller
 gave, else to the default sink (the revision's WebSocket group), so a rebuild from the
 admin streams like any other.
@@ -26,6 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from sandbox import images
+from sandbox.backends import BuildSandboxes
 from sandbox.builds import recipes
 from sandbox.builds.context import context_tar
 from sandbox.builds.disk import NO_SPACE, BuildDisk, DiskUnavailable
@@ -33,7 +35,8 @@ from sandbox.builds.indexes import PROBE_COMMAND, PackageIndexes, package_indexe
 from sandbox.builds.log import MAX_FAILURE_REASON_CHARS, BuildLog, clean_line, failure_line
 from sandbox.builds.queue import BuildQueue
 from sandbox.builds.steps import MAX_STEP_OUTPUT_BYTES, follow_output, prepare_folder, step_spec
-from sandbox.docker_adapter import DockerAdapter
+from sandbox.docker.builds import DockerBuilds
+from sandbox.docker.connection import DockerConnection
 from sandbox.egress.addresses import parse_pins
 from sandbox.egress.tunnel import TunnelProxy
 from sandbox.events import BuildFinishedEvent, BuildLineEvent, BuildSink
@@ -59,7 +62,7 @@ class BuildLimit(BuildFailed):
 
 
 def builds_dir() -> Path:
-    """Where builds' folders (written by their containers) and contexts go."""
+    """Where builds' folders (written by their steps) and contexts go."""
     return Path(settings.SANDBOX_STATE_DIR) / "builds"
 
 
@@ -70,7 +73,7 @@ def revision_image_tag(revision: RuntimeRevision) -> str:
 class RuntimeBuilds:
     """Builds of this process: at most MAX_CONCURRENT_BUILDS at once, each within its time."""
 
-    def __init__(self, adapter: DockerAdapter | None = None) -> None:
+    def __init__(self, adapter: BuildSandboxes | None = None) -> None:
         self._adapter = adapter
         self._queue = BuildQueue(slots=MAX_CONCURRENT_BUILDS, max_per_owner=MAX_BUILDS_PER_OWNER)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -97,12 +100,15 @@ class RuntimeBuilds:
         )
 
     @property
-    def adapter(self) -> DockerAdapter:
+    def adapter(self) -> BuildSandboxes:
+        """The backend the steps and images are made on: Docker unless one was given."""
         if self._adapter is None:
-            self._adapter = DockerAdapter(
-                instance=settings.SANDBOX_INSTANCE,
-                timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S,
-                runtime=settings.SANDBOX_DOCKER_RUNTIME,
+            self._adapter = DockerBuilds(
+                DockerConnection(
+                    instance=settings.SANDBOX_INSTANCE,
+                    timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S,
+                    runtime=settings.SANDBOX_DOCKER_RUNTIME,
+                )
             )
         return self._adapter
 
@@ -166,7 +172,7 @@ class RuntimeBuilds:
             await asyncio.shield(task)
 
     async def cancel(self, revision_id: str) -> None:
-        """Stop a build now; returns once its containers are gone."""
+        """Stop a build now; returns once its sandboxes are gone."""
         task = self._tasks.get(revision_id)
         if task is not None:
             task.cancel()
@@ -258,7 +264,7 @@ class RuntimeBuilds:
                 await self._run_recipe_step(revision.id, base, step, disk, emit)
             await self._make_image(revision, tag, base, runtime_dir, emit)
         finally:
-            await asyncio.shield(self._remove_containers(revision.id))
+            await asyncio.shield(self._remove_steps(revision.id))
             await asyncio.shield(asyncio.to_thread(disk.remove))
 
     async def _run_recipe_step(
@@ -327,20 +333,16 @@ class RuntimeBuilds:
                         note=emit,
                     )
                 )
-            container_id = await loop.run_in_executor(
-                self._threads, self.adapter.start_build_step, spec
-            )
+            step_id = await loop.run_in_executor(self._threads, self.adapter.start_step, spec)
             try:
                 following = loop.run_in_executor(
-                    self._threads, follow_output, self.adapter, container_id, emit, loop
+                    self._threads, follow_output, self.adapter, step_id, emit, loop
                 )
-                waiting = loop.run_in_executor(
-                    self._threads, self.adapter.wait_container, container_id
-                )
+                waiting = loop.run_in_executor(self._threads, self.adapter.wait_step, step_id)
                 either: set[asyncio.Future[Any]] = {waiting, following}
                 await asyncio.wait(either, return_when=FIRST_COMPLETED)
                 if following.done() and following.result():
-                    await self.adapter.remove_container(container_id)
+                    await self.adapter.remove_step(step_id)
                 status = await waiting
                 if await following:
                     raise BuildLimit(
@@ -349,7 +351,7 @@ class RuntimeBuilds:
                     )
                 return status
             finally:
-                await asyncio.shield(self.adapter.remove_container(container_id))
+                await asyncio.shield(self.adapter.remove_step(step_id))
 
     async def _make_image(
         self,
@@ -381,9 +383,9 @@ class RuntimeBuilds:
         except RuntimeError as exc:
             raise BuildFailed(f"making the image failed: {exc}") from None
 
-    async def _remove_containers(self, build_id: str) -> None:
-        ids = await asyncio.to_thread(self.adapter.build_containers, build_id)
-        await asyncio.gather(*(self.adapter.remove_container(i) for i in ids))
+    async def _remove_steps(self, build_id: str) -> None:
+        ids = await asyncio.to_thread(self.adapter.build_steps, build_id)
+        await asyncio.gather(*(self.adapter.remove_step(i) for i in ids))
 
 
 runtime_builds = RuntimeBuilds()

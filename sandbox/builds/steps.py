@@ -1,4 +1,4 @@
-"""One build step as a container: what it mounts and may use, and its output followed.
+"""One build step as a sandbox: what it mounts and may use, and its output followed.
 
 Steps hand their files on through the build's folder (its own disk, builds/disk.py),
 mounted at /build: the fetch step's wheels to the install, the installed runtime to the
@@ -12,9 +12,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from sandbox.backends import BuildSandboxes, BuildStepSpec
 from sandbox.builds import recipes
 from sandbox.builds.log import LineSplitter
-from sandbox.docker_adapter import UID, BuildStepSpec, DockerAdapter
+from sandbox.images import SANDBOX_USER_UID
 from sandbox.languages import Family, family_of_manifest
 from sandbox.models import RuntimeRevision
 
@@ -34,12 +35,13 @@ def prepare_folder(work: Path, revision: RuntimeRevision) -> Path:
     target = (work if python else runtime_dir) / revision.manifest_name
     target.write_text(revision.manifest_contents, encoding="utf-8")
     for path in [work, *work.iterdir()]:
-        os.chown(path, UID, UID)  # the server is root: it mounted the build's disk
+        # The server is root: it mounted the build's disk.
+        os.chown(path, SANDBOX_USER_UID, SANDBOX_USER_UID)
     return runtime_dir
 
 
 def step_spec(build_id: str, base: str, step: recipes.Step, work: Path) -> BuildStepSpec:
-    """The container of one step of the build whose folder is `work`."""
+    """The sandbox of one step of the build whose folder is `work`."""
     binds = [(str(work), recipes.BUILD_MOUNT, "rw")]
     runtime_dir = work / "runtime"
     if runtime_dir.exists():
@@ -53,6 +55,7 @@ def step_spec(build_id: str, base: str, step: recipes.Step, work: Path) -> Build
         binds.append((str(work / "proxy"), recipes.PROXY_MOUNT, "ro"))
         binds.append((settings.SANDBOX_BUILD_CA_BUNDLE, recipes.CA_MOUNT, "ro"))
     return BuildStepSpec(
+        name=step.name,
         image=base,
         command=[*recipes.NOURING, *step.command],
         env=step.env,
@@ -68,15 +71,15 @@ def step_spec(build_id: str, base: str, step: recipes.Step, work: Path) -> Build
 
 
 def follow_output(
-    adapter: DockerAdapter,
-    container_id: str,
+    backend: BuildSandboxes,
+    step_id: str,
     emit: Callable[[str], None],
     loop: asyncio.AbstractEventLoop,
 ) -> bool:
     """Relay a step's output by line; True, at once, when it is a runaway writer."""
     splitter = LineSplitter()
     seen = 0
-    for chunk in adapter.container_output(container_id):
+    for chunk in backend.step_output(step_id):
         seen += len(chunk)
         if seen > MAX_STEP_OUTPUT_BYTES:
             return True

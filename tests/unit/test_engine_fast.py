@@ -1,4 +1,4 @@
-"""The engine on a fake Docker: admission, pool refill and result mapping in milliseconds."""
+"""The engine on fake sandboxes: admission, pool refill and result mapping in milliseconds."""
 
 import asyncio
 import struct
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import limits
-from sandbox.docker_adapter import SandboxSpec
+from sandbox.backends import SandboxSpec
 from sandbox.engine import Engine
 from sandbox.errors import EngineBusy, EngineUnavailable, TenantBusy
 from sandbox.events import OutputEvent, StatusEvent
@@ -17,22 +17,22 @@ from sandbox.jobs import Limits, OutputStatus, RunStatus
 from sandbox.languages import Family
 from sandbox.pool import WarmPool
 from sandbox.protocol import MAX_FRAME_BYTES
-from tests.fake_docker import CHUNK, FakeDocker
-from tests.fake_docker import fake_engine_config as config
+from tests.fake_runs import CHUNK, FakeRunSandboxes
+from tests.fake_runs import fake_engine_config as config
 from tests.runs import EventLog, function, script
 
 
 @pytest.fixture
-async def docker() -> FakeDocker:
-    return FakeDocker()
+async def sandboxes() -> FakeRunSandboxes:
+    return FakeRunSandboxes()
 
 
 @pytest.fixture
-async def engine(tmp_path: Path, docker: FakeDocker) -> AsyncIterator[Engine]:
-    engine = Engine(config(tmp_path), docker)
+async def engine(tmp_path: Path, sandboxes: FakeRunSandboxes) -> AsyncIterator[Engine]:
+    engine = Engine(config(tmp_path), sandboxes)
     yield engine
     await engine.close()
-    assert docker.instance_containers() == [], "the engine left containers behind"
+    assert sandboxes.instance_sandboxes() == [], "the engine left sandboxes behind"
 
 
 async def test_a_script_s_output_and_exit_code(engine: Engine) -> None:
@@ -84,7 +84,7 @@ async def test_a_claimed_result_past_the_cap_fails_the_run(engine: Engine) -> No
 
 
 async def test_output_past_the_cap_is_cut_and_a_runaway_is_killed(
-    engine: Engine, docker: FakeDocker
+    engine: Engine, sandboxes: FakeRunSandboxes
 ) -> None:
     cap = engine.config.max_output_bytes
     cut = await engine.run(script("python", "flood 2"))
@@ -98,8 +98,8 @@ async def test_output_past_the_cap_is_cut_and_a_runaway_is_killed(
 
 
 async def test_the_engine_s_own_clock_kills_a_silent_sandbox(tmp_path: Path) -> None:
-    docker = FakeDocker()
-    engine = Engine(config(tmp_path), docker)
+    sandboxes = FakeRunSandboxes()
+    engine = Engine(config(tmp_path), sandboxes)
     started = asyncio.get_running_loop().time()
     job = script("python", "hang", limits=Limits(execution_timeout_s=1))
     result = await engine.run(job)
@@ -108,7 +108,7 @@ async def test_the_engine_s_own_clock_kills_a_silent_sandbox(tmp_path: Path) -> 
     assert result.duration_ms == 1000
     elapsed = asyncio.get_running_loop().time() - started
     assert elapsed >= 1 + limits.ENGINE_TIMEOUT_GRACE_S
-    assert docker.instance_containers() == []
+    assert sandboxes.instance_sandboxes() == []
 
 
 async def test_a_run_can_be_stopped(engine: Engine) -> None:
@@ -128,7 +128,7 @@ async def test_a_run_can_be_stopped(engine: Engine) -> None:
 
 
 async def test_each_sandbox_serves_one_run_and_the_pool_refills(
-    engine: Engine, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, sandboxes: FakeRunSandboxes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(limits, "REMOVE_WHEN_QUIET_FOR_S", 0.2)
     await engine.start()
@@ -137,35 +137,35 @@ async def test_each_sandbox_serves_one_run_and_the_pool_refills(
     await asyncio.sleep(0.1)
     # Two base pools of one each, a replacement after each run: four started; the two
     # finished containers wait for a quiet moment to be removed.
-    assert docker.started == 4
-    assert docker.removed == []
+    assert sandboxes.started == 4
+    assert sandboxes.removed == []
     await asyncio.sleep(0.3)
-    assert len(docker.removed) == 2
-    assert len(docker.instance_containers()) == 2
+    assert len(sandboxes.removed) == 2
+    assert len(sandboxes.instance_sandboxes()) == 2
 
 
 async def test_finished_containers_wait_for_quiet_only_up_to_a_bound(
-    engine: Engine, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, sandboxes: FakeRunSandboxes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(limits, "MAX_FINISHED_CONTAINERS", 1)
     await engine.start()
     for text in ("one", "two", "three"):
         await engine.run(script("python", f"out {text}"))
     await asyncio.sleep(0.05)  # removals are under way, while it is still busy
-    assert len(docker.removed) == 2
+    assert len(sandboxes.removed) == 2
     await engine.factory.drain()  # and drain() removes the rest at once
-    assert len(docker.removed) == 3
+    assert len(sandboxes.removed) == 3
 
 
 async def test_a_memory_limit_other_than_the_pool_s_resizes_the_sandbox(
-    engine: Engine, docker: FakeDocker
+    engine: Engine, sandboxes: FakeRunSandboxes
 ) -> None:
     await engine.run(script("python", "out x", limits=Limits(memory_mib=300)))
-    assert list(docker.memory.values()) == [300]
+    assert list(sandboxes.memory.values()) == [300]
 
 
 async def test_past_the_slots_and_the_line_the_engine_is_busy(tmp_path: Path) -> None:
-    engine = Engine(config(tmp_path, max_concurrent_runs=1, max_queued_runs=1), FakeDocker())
+    engine = Engine(config(tmp_path, max_concurrent_runs=1, max_queued_runs=1), FakeRunSandboxes())
     first = asyncio.create_task(engine.run(script("python", "hang")))
     second = asyncio.create_task(engine.run(script("python", "out waited")))
     await asyncio.sleep(0.05)
@@ -181,7 +181,7 @@ async def test_past_the_slots_and_the_line_the_engine_is_busy(tmp_path: Path) ->
 
 
 async def test_one_tenant_may_not_take_the_whole_engine(tmp_path: Path) -> None:
-    engine = Engine(config(tmp_path, max_runs_per_tenant=1), FakeDocker())
+    engine = Engine(config(tmp_path, max_runs_per_tenant=1), FakeRunSandboxes())
     hog = asyncio.create_task(engine.run(replace(script("python", "hang"), tenant="a")))
     await asyncio.sleep(0.05)
     with pytest.raises(TenantBusy):
@@ -196,7 +196,7 @@ async def test_one_tenant_may_not_take_the_whole_engine(tmp_path: Path) -> None:
 
 
 async def test_a_docker_that_cannot_start_fails_runs_at_once(tmp_path: Path) -> None:
-    engine = Engine(config(tmp_path), FakeDocker(fail_starts=True))
+    engine = Engine(config(tmp_path), FakeRunSandboxes(fail_starts=True))
     with pytest.raises(EngineUnavailable):
         await asyncio.wait_for(engine.run(script("python", "out never")), timeout=5)
     await engine.close()
@@ -205,31 +205,31 @@ async def test_a_docker_that_cannot_start_fails_runs_at_once(tmp_path: Path) -> 
 async def test_containers_docker_could_not_remove_are_removed_once_it_is_back(
     tmp_path: Path,
 ) -> None:
-    docker = FakeDocker()
-    engine = Engine(config(tmp_path, pool_size=0, pool_max=0), docker)
+    sandboxes = FakeRunSandboxes()
+    engine = Engine(config(tmp_path, pool_size=0, pool_max=0), sandboxes)
     refusals = {"left": 1}
-    remove = docker.remove_container
+    remove = sandboxes.remove_sandbox
 
-    async def flaky_remove(container_id: str) -> None:
+    async def flaky_remove(sandbox_id: str) -> None:
         if refusals["left"]:
             refusals["left"] -= 1
             raise EngineUnavailable("Docker is restarting")
-        await remove(container_id)
+        await remove(sandbox_id)
 
-    docker.remove_container = flaky_remove  # type: ignore[method-assign]
+    sandboxes.remove_sandbox = flaky_remove  # type: ignore[method-assign]
     await engine.run(script("python", "out first"))  # its removal fails
     await engine.factory.drain()
-    assert len(docker.instance_containers()) == 1
+    assert len(sandboxes.instance_sandboxes()) == 1
     await engine.run(script("python", "out second"))  # a start: the removal is asked again
     await engine.factory.drain()
-    assert docker.instance_containers() == []
+    assert sandboxes.instance_sandboxes() == []
     await engine.close()
 
 
 async def test_a_pool_grows_while_runs_come_and_shrinks_back_after(tmp_path: Path) -> None:
     now = [0.0]
-    docker = FakeDocker()
-    engine = Engine(config(tmp_path, pool_size=0), docker)
+    sandboxes = FakeRunSandboxes()
+    engine = Engine(config(tmp_path, pool_size=0), sandboxes)
     spec = SandboxSpec(image="fake", family=Family.PYTHON, memory_mib=128, cpus=1.0, pids=64)
     pool = WarmPool(engine.factory, spec, size=1, max_size=6, clock=lambda: now[0])
     pool.demand.note_start(2.0)  # slow starts: demand needs a deeper pool

@@ -4,7 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox import images
-from sandbox.docker_adapter import DockerAdapter
+from sandbox.docker.connection import DockerConnection
+from sandbox.docker.images import DockerImages
 from sandbox.errors import EngineUnavailable
 
 
@@ -17,19 +18,21 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
-        adapter = DockerAdapter(
-            instance=settings.SANDBOX_INSTANCE, timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S
+        store = DockerImages(
+            DockerConnection(
+                instance=settings.SANDBOX_INSTANCE, timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S
+            )
         )
         tag = images.base_image_tag()
         try:
             if check:
-                if not adapter.image_exists(tag):
+                if not store.image_exists(tag):
                     raise CommandError(f"{tag} is not built; run 'python manage.py sandbox_image'")
             else:
-                images.ensure_base_image(adapter, say=lambda line: self.stderr.write(line))
-            size_mib = adapter.image_size_bytes(tag) / 2**20
+                images.ensure_base_image(store, say=lambda line: self.stderr.write(line))
+            size_mib = store.image_size_bytes(tag) / 2**20
         except (EngineUnavailable, RuntimeError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
-            adapter.close()
+            store.close()
         self.stdout.write(f"{tag} ({size_mib:.0f} MiB)")

@@ -1,48 +1,53 @@
-"""Docker's image calls: the part of DockerAdapter that builds, imports, sizes and
-removes images (the base image's and custom runtimes')."""
+"""Docker's images: built (with no network), imported, sized and removed.
+
+The base image's layers (sandbox/images.py) and runtime revisions' images
+(sandbox/builds/) are made here; no registry is ever asked for one.
+"""
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import docker.errors
 
+from sandbox.docker.connection import DockerConnection
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 # Docker colours a RUN step's stderr; the log is for reading, not for a terminal.
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class ImageCalls:
-    """Mixed into DockerAdapter, which gives it its client and its error mapping."""
+class DockerImages:
+    """sandbox.backends.ImageStore on one Docker engine."""
 
-    @property
-    def api(self) -> Any:
-        raise NotImplementedError
-
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        raise NotImplementedError
+    def __init__(self, connection: DockerConnection) -> None:
+        self.connection = connection
 
     def image_exists(self, tag: str) -> bool:
         try:
-            self.call(self.api.inspect_image, tag)
+            self.connection.call(self.connection.api.inspect_image, tag)
         except docker.errors.ImageNotFound:
             return False
         return True
 
     def image_size_bytes(self, tag: str) -> int:
-        return int(self.call(self.api.inspect_image, tag)["Size"])
+        return int(self.connection.call(self.connection.api.inspect_image, tag)["Size"])
 
     def import_image(self, tarball: Path, tag: str) -> None:
         repository, _, version = tag.partition(":")
-        self.call(self.api.import_image_from_file, str(tarball), repository=repository, tag=version)
+        self.connection.call(
+            self.connection.api.import_image_from_file,
+            str(tarball),
+            repository=repository,
+            tag=version,
+        )
 
     def remove_image(self, tag: str) -> bool:
         """Remove an image; False when a container still uses it (try again later)."""
         try:
-            self.call(self.api.remove_image, tag)
+            self.connection.call(self.connection.api.remove_image, tag)
         except docker.errors.NotFound:
             return True
         except docker.errors.APIError as exc:
@@ -62,8 +67,8 @@ class ImageCalls:
             if isinstance(context, Path)
             else {"fileobj": context, "custom_context": True}
         )
-        stream = self.call(
-            self.api.build,
+        stream = self.connection.call(
+            self.connection.api.build,
             **where,
             tag=tag,
             buildargs=buildargs,
@@ -79,3 +84,6 @@ class ImageCalls:
             # stand at the start of a line of their own to be found.
             text = ANSI_ESCAPE.sub("", chunk.get("stream", ""))
             yield from (line for line in text.splitlines() if line.strip())
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,7 +1,7 @@
-"""A Docker that is not there: sandboxes in-process that speak the agent's protocol.
+"""Run sandboxes that are not there: in-process, speaking the agent's protocol.
 
-`FakeDocker` implements sandbox.docker_adapter.RunContainers. Each "container" is a task
-on the far end of a socket pair: it says READY the way the supervisor does (frames in
+`FakeRunSandboxes` implements sandbox.backends.RunSandboxes. Each sandbox is a task on
+the far end of a socket pair: it says READY the way the supervisor does (frames in
 Docker's attach stream), reads the job, and then plays the job's code as a script of
 its own, one command a line:
 
@@ -26,7 +26,7 @@ import struct
 from dataclasses import replace
 from pathlib import Path
 
-from sandbox.docker_adapter import AttachedContainer, SandboxSpec
+from sandbox.backends import SandboxConnection, SandboxSpec
 from sandbox.engine import EngineConfig
 from sandbox.languages import Family
 from sandbox.protocol import DOCKER_STDOUT, Frame
@@ -62,49 +62,49 @@ def fake_engine_config(tmp_path: Path, **changes: object) -> EngineConfig:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-class FakeDocker:
+class FakeRunSandboxes:
     def __init__(self, *, fail_starts: bool = False, set_memory_error: bool = False) -> None:
         self.fail_starts = fail_starts
         self.set_memory_error = set_memory_error
         self.started = 0
         self.removed: list[str] = []
         self.memory: dict[str, int] = {}
-        self._containers: dict[str, tuple[asyncio.Task[None], socket.socket]] = {}
+        self._sandboxes: dict[str, tuple[asyncio.Task[None], socket.socket]] = {}
         self._ids = itertools.count(1)
 
-    async def start_container(self, spec: SandboxSpec, egress_dir: Path) -> AttachedContainer:
+    async def start_sandbox(self, spec: SandboxSpec, egress_dir: Path) -> SandboxConnection:
         if self.fail_starts:
-            raise OSError("the fake Docker refuses to start containers")
+            raise OSError("the fake backend refuses to start sandboxes")
         self.started += 1
-        container_id = f"fake{next(self._ids):060d}"
+        sandbox_id = f"fake{next(self._ids):060d}"
         ours, theirs = socket.socketpair()
         reader, writer = await asyncio.open_connection(sock=ours)
         task = asyncio.get_running_loop().create_task(self._supervise(theirs))
-        self._containers[container_id] = (task, theirs)
-        return AttachedContainer(container_id, reader, writer)
+        self._sandboxes[sandbox_id] = (task, theirs)
+        return SandboxConnection(sandbox_id, reader, writer)
 
-    async def set_memory(self, container_id: str, memory_mib: int, family: Family) -> None:
+    async def set_memory(self, sandbox_id: str, memory_mib: int, family: Family) -> None:
         if self.set_memory_error:
-            raise RuntimeError("the fake Docker fails in a way nobody planned for")
-        self.memory[container_id] = memory_mib
+            raise RuntimeError("the fake backend fails in a way nobody planned for")
+        self.memory[sandbox_id] = memory_mib
 
-    async def remove_container(self, container_id: str) -> None:
-        entry = self._containers.pop(container_id, None)
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        entry = self._sandboxes.pop(sandbox_id, None)
         if entry is not None:
             task, sock = entry
             task.cancel()
             sock.close()
-            self.removed.append(container_id)
+            self.removed.append(sandbox_id)
 
     async def remove_leftovers(self) -> int:
         return 0
 
     async def ping(self) -> None:
         if self.fail_starts:
-            raise OSError("the fake Docker is down")
+            raise OSError("the fake backend is down")
 
-    def instance_containers(self) -> list[str]:
-        return list(self._containers)
+    def instance_sandboxes(self) -> list[str]:
+        return list(self._sandboxes)
 
     def close(self) -> None:
         pass
