@@ -2,10 +2,10 @@
 
 The engine (engine.py, pool.py) needs `RunSandboxes`; runtime builds (builds/) need
 `BuildSandboxes`, which includes the `ImageStore` that the base image (images.py) needs
-alone. Docker implements them in sandbox/docker/; the fast tests implement runs in
-tests/fake_runs.py. A second backend (Kubernetes: runner pods from a warm pool, build
-steps as Jobs, a cluster registry) is one more implementation: so these speak of
-sandboxes, steps and images, never of one backend's own words.
+alone. Docker implements them in sandbox/docker/; the fast tests implement them in
+tests/fake_runs.py and tests/fake_builds.py. A second backend (Kubernetes: runner pods
+from a warm pool, build steps as Jobs, a cluster registry) is one more implementation:
+so these speak of sandboxes, steps and images, never of one backend's own words.
 """
 
 import asyncio

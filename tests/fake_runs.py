@@ -15,7 +15,7 @@ its own, one command a line:
     die                      close the stream
 
 With it the engine's admission, pools and result mapping run in milliseconds, Docker
-or no Docker (tests/unit/test_engine_fast.py).
+or no Docker (tests/unit/test_engine_fast.py). Builds have theirs: tests/fake_builds.py.
 """
 
 import asyncio

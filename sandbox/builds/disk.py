@@ -71,6 +71,12 @@ class BuildDisk:
         # fsck's folder: nothing will ever check this filesystem.
         (self.folder / "lost+found").rmdir()
 
+    def hand_over(self) -> None:
+        """What the server made at the top of the disk, the sandbox user's: the steps
+        run as that user, and the server is root (it mounted the disk)."""
+        for path in [self.folder, *self.folder.iterdir()]:
+            os.chown(path, SANDBOX_USER_UID, SANDBOX_USER_UID)
+
     def is_full(self) -> bool:
         """Out of bytes or inodes, or nearly: a step that failed now failed for that."""
         stat = os.statvfs(self.folder)

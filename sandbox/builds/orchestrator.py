@@ -1,7 +1,7 @@
 """Builds in the background: capped in number, time and disk, cancellable, streamed.
 
-A build runs its recipe's steps one sandbox at a time (a BuildSandboxes backend,
-sandbox/backends.py), on a disk of its own (builds/disk.py), then makes the image. Slots
+A build runs its recipe's steps one sandbox at a time (sandbox/backends.py: Docker's, or
+the fast tests' fake), on a disk of its own (builds/disk.py), then makes the image. Slots
 go to owners in turn, one build of each at a time (builds/queue.py). A slot is held until
 its build's sandboxes are gone, so cancelling or deleting never lets more builds run at
 once than MAX_CONCURRENT_BUILDS.
@@ -73,8 +73,14 @@ def revision_image_tag(revision: RuntimeRevision) -> str:
 class RuntimeBuilds:
     """Builds of this process: at most MAX_CONCURRENT_BUILDS at once, each within its time."""
 
-    def __init__(self, adapter: BuildSandboxes | None = None) -> None:
+    def __init__(
+        self,
+        adapter: BuildSandboxes | None = None,
+        *,
+        disk: Callable[[Path, int], BuildDisk] = BuildDisk,
+    ) -> None:
         self._adapter = adapter
+        self._disk = disk
         self._queue = BuildQueue(slots=MAX_CONCURRENT_BUILDS, max_per_owner=MAX_BUILDS_PER_OWNER)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._logs: dict[str, BuildLog] = {}
@@ -249,13 +255,14 @@ class RuntimeBuilds:
     ) -> None:
         builds_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir()))
-        disk = BuildDisk(work, settings.SANDBOX_BUILD_MAX_MIB)
+        disk = self._disk(work, settings.SANDBOX_BUILD_MAX_MIB)
         try:
             try:
                 await asyncio.to_thread(disk.mount)
             except DiskUnavailable as exc:
                 raise BuildFailed(f"the build's disk could not be made: {exc}") from None
             runtime_dir = prepare_folder(work, revision)
+            disk.hand_over()
             base = images.base_image_tag()
             indexes = await self._package_indexes(base)
             allow_sdists = settings.SANDBOX_BUILD_ALLOW_SDISTS

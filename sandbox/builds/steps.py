@@ -6,7 +6,6 @@ check and to the image. Only steps that install may write the runtime.
 """
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from django.conf import settings
 from sandbox.backends import BuildSandboxes, BuildStepSpec
 from sandbox.builds import recipes
 from sandbox.builds.log import LineSplitter
-from sandbox.images import SANDBOX_USER_UID
 from sandbox.languages import Family, family_of_manifest
 from sandbox.models import RuntimeRevision
 
@@ -26,7 +24,9 @@ BUILD_TMP_MIB = 256
 
 
 def prepare_folder(work: Path, revision: RuntimeRevision) -> Path:
-    """The build's folders, the build's uid's; the manifest in place; the runtime's folder."""
+    """The build's folders, and the manifest in place; the runtime's folder.
+
+    The build's disk (BuildDisk.hand_over) then gives them to the steps' user."""
     runtime_dir = work / "runtime"
     for name in ("runtime", "wheels", "home", "tmp", "npm-cache", "proxy"):
         (work / name).mkdir()
@@ -34,9 +34,6 @@ def prepare_folder(work: Path, revision: RuntimeRevision) -> Path:
     python = family_of_manifest(revision.manifest_name) is Family.PYTHON
     target = (work if python else runtime_dir) / revision.manifest_name
     target.write_text(revision.manifest_contents, encoding="utf-8")
-    for path in [work, *work.iterdir()]:
-        # The server is root: it mounted the build's disk.
-        os.chown(path, SANDBOX_USER_UID, SANDBOX_USER_UID)
     return runtime_dir
 
 
