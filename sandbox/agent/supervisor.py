@@ -181,78 +181,122 @@ def open_forwarder() -> None:
     threading.Thread(target=forwarder.serve, args=(listener, EGRESS_SOCKET), daemon=True).start()
 
 
-def main() -> int:
-    # The worker's command, from sandbox/languages.py by way of the container's command.
-    worker_command = sys.argv[1:]
-    make_undumpable()
+class Worker:
+    """The language worker's process, and the supervisor's ends of its pipes."""
+
+    __slots__ = ("job_w", "pid", "result_r", "stderr_r", "stdin_w", "stdout_r")
+
+    def __init__(
+        self, pid: int, job_w: int, result_r: int, stdin_w: int, stdout_r: int, stderr_r: int
+    ) -> None:
+        self.pid = pid
+        self.job_w = job_w
+        self.result_r = result_r
+        self.stdin_w = stdin_w
+        self.stdout_r = stdout_r
+        self.stderr_r = stderr_r
+
+
+class Ending:
+    """How the worker's run ended: its wait status, when, and the result it wrote."""
+
+    __slots__ = ("exited_at", "result", "status", "timed_out")
+
+    def __init__(self, status: int, exited_at: float, timed_out: bool, result: bytearray) -> None:
+        self.status = status
+        self.exited_at = exited_at
+        self.timed_out = timed_out
+        self.result = result
+
+
+def start_worker(command: list[str]) -> Worker:
+    """Fork the worker, which loads its interpreter and waits for a job on its pipe."""
     job_r, job_w = os.pipe()
     result_r, result_w = os.pipe()
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
-
     pid = os.fork()
     if pid == 0:
-        os.setsid()  # its own process group, so a timeout kills its children too
-        if os.getuid() == 0:
-            os.setgroups([])
-            os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-            os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-        nouring.install()  # no io_uring for the code, on top of Docker's profile
-        os.dup2(stdin_r, 0)
-        os.dup2(stdout_w, 1)
-        os.dup2(stderr_w, 2)
-        keep = {0, 1, 2, job_r, result_w}
-        for fd in (job_w, result_r, stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w):
-            if fd not in keep:
-                os.close(fd)
-        os.set_inheritable(job_r, True)
-        os.set_inheritable(result_w, True)
-        os.chdir(WORK_DIR)
-        argv = [*worker_command, str(job_r), str(result_w)]
-        os.execve(argv[0], argv, dict(os.environ))
+        become_worker(
+            command,
+            stdio=(stdin_r, stdout_w, stderr_w),
+            job_r=job_r,
+            result_w=result_w,
+            others=(job_w, result_r, stdin_w, stdout_r, stderr_r),
+        )
     for fd in (job_r, result_w, stdin_r, stdout_w, stderr_w):
         os.close(fd)
+    return Worker(pid, job_w, result_r, stdin_w, stdout_r, stderr_r)
 
-    ready = os.read(result_r, 1)
-    if ready != READY:
-        sys.stderr.write("supervisor: the worker did not start\n")
-        return 1
-    send(READY)
 
+def become_worker(
+    command: list[str],
+    *,
+    stdio: tuple[int, int, int],
+    job_r: int,
+    result_w: int,
+    others: tuple[int, ...],
+) -> None:
+    """In the child: the sandbox user, no io_uring, its own process group, its pipes in
+    place and no other descriptor of ours; then exec the worker. Never returns."""
+    os.setsid()  # its own process group, so a timeout kills its children too
+    if os.getuid() == 0:
+        os.setgroups([])
+        os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+        os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    nouring.install()  # no io_uring for the code, on top of Docker's profile
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target)
+    keep = {0, 1, 2, job_r, result_w}
+    for fd in (*others, *stdio):
+        if fd not in keep:
+            os.close(fd)
+    os.set_inheritable(job_r, True)
+    os.set_inheritable(result_w, True)
+    os.chdir(WORK_DIR)
+    argv = [*command, str(job_r), str(result_w)]
+    os.execve(argv[0], argv, dict(os.environ))
+
+
+def read_job() -> bytes | None:
+    """The one job the engine sends on stdin, as JSON bytes; None past MAX_JOB_BYTES."""
     length = struct.unpack(">I", read_exactly(0, 4))[0]
     if length > MAX_JOB_BYTES:
-        return 1
-    job_bytes = read_exactly(0, length)
-    job = json.loads(job_bytes)
-    timeout_s = float(job["limits"]["execution_timeout"])
-    if job.get("egress"):
-        open_forwarder()
-    oom_before = oom_kills()
+        return None
+    return read_exactly(0, length)
 
+
+def hand_job_to_worker(worker: Worker, job: dict, job_bytes: bytes) -> float:
+    """Give the worker its job and the code its stdin, each from a thread of its own
+    (either may be more than a pipe holds); tell the engine the code starts, and when."""
     started = time.monotonic()
-    os.write(job_w, struct.pack(">I", len(job_bytes)))
-    threading.Thread(target=write_all, args=(job_w, job_bytes), daemon=True).start()
+    os.write(worker.job_w, struct.pack(">I", len(job_bytes)))
+    threading.Thread(target=write_all, args=(worker.job_w, job_bytes), daemon=True).start()
     stdin = job.get("stdin", "").encode()
-    threading.Thread(target=write_all, args=(stdin_w, stdin), daemon=True).start()
+    threading.Thread(target=write_all, args=(worker.stdin_w, stdin), daemon=True).start()
     send(STARTED)
+    return started
 
-    streams = {stdout_r: STDOUT, stderr_r: STDERR}
+
+def relay_until_done(worker: Worker, job: dict, deadline: float) -> Ending:
+    """Frame the code's stdout and stderr out as they come and collect its result, until
+    the worker exits (and its pipes drain), a function returns, or the time is up."""
+    streams = {worker.stdout_r: STDOUT, worker.stderr_r: STDERR}
     result = bytearray()
-    open_fds = [stdout_r, stderr_r, result_r]
-    deadline = started + timeout_s
+    open_fds = [worker.stdout_r, worker.stderr_r, worker.result_r]
     timed_out = False
     status: int | None = None
     exited_at: float | None = None
     while open_fds:
         now = time.monotonic()
         if status is None:
-            waited, wait_status = os.waitpid(pid, os.WNOHANG)
+            waited, wait_status = os.waitpid(worker.pid, os.WNOHANG)
             if waited:
                 status, exited_at = wait_status, now
         if status is None and now >= deadline:
             timed_out = True
-            status, exited_at = kill_worker(pid), now
+            status, exited_at = kill_worker(worker.pid), now
         if exited_at is not None and now - exited_at > DRAIN_AFTER_EXIT_S:
             break
         wait_s = 0.05 if status is not None else min(0.05, max(0.0, deadline - now))
@@ -261,7 +305,7 @@ def main() -> int:
             chunk = os.read(fd, READ_CHUNK_BYTES)
             if not chunk:
                 open_fds.remove(fd)
-            elif fd == result_r:
+            elif fd == worker.result_r:
                 result += chunk
             else:
                 send(streams[fd], chunk)
@@ -270,34 +314,59 @@ def main() -> int:
             # is already in the pipes; take it, then end the worker rather than wait for
             # the interpreter to tear itself down (5-10 ms).
             exited_at = time.monotonic()
-            for fd in (stdout_r, stderr_r):
+            for fd in (worker.stdout_r, worker.stderr_r):
                 drain(fd, streams[fd])
-            kill_worker(pid)
+            kill_worker(worker.pid)
             status = 0
             break
     if status is None:
-        _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(worker.pid, 0)
         exited_at = time.monotonic()
-    duration_ms = int(((exited_at or time.monotonic()) - started) * 1000)
+    return Ending(status, exited_at or time.monotonic(), timed_out, result)
 
+
+def send_summary(job: dict, ending: Ending, started: float, oom_before: int) -> None:
+    """The function's result, if it returned in time, then the exit frame."""
+    result = ending.result
     exit_code, signal_number = 0, 0
-    if job["kind"] == "function" and result_complete(result) and not timed_out:
+    if job["kind"] == "function" and result_complete(result) and not ending.timed_out:
         payload = bytes(result[4 : 4 + struct.unpack(">I", result[:4])[0]])
         send(RESULT, payload)
         exit_code = result_exit_code(payload)
-    elif os.WIFEXITED(status):
-        exit_code = os.WEXITSTATUS(status)
+    elif os.WIFEXITED(ending.status):
+        exit_code = os.WEXITSTATUS(ending.status)
     else:
-        signal_number = os.WTERMSIG(status)
+        signal_number = os.WTERMSIG(ending.status)
         exit_code = 128 + signal_number
     summary = {
         "exit_code": exit_code,
         "signal": signal_number,
-        "duration_ms": duration_ms,
-        "timed_out": timed_out,
+        "duration_ms": int((ending.exited_at - started) * 1000),
+        "timed_out": ending.timed_out,
         "oom_killed": oom_kills() > oom_before,
     }
     send(EXIT, json.dumps(summary).encode())
+
+
+def main() -> int:
+    make_undumpable()
+    # The worker's command, from sandbox/languages.py by way of the container's command.
+    worker = start_worker(sys.argv[1:])
+    if os.read(worker.result_r, 1) != READY:
+        sys.stderr.write("supervisor: the worker did not start\n")
+        return 1
+    send(READY)
+    job_bytes = read_job()
+    if job_bytes is None:
+        return 1
+    job = json.loads(job_bytes)
+    timeout_s = float(job["limits"]["execution_timeout"])
+    if job.get("egress"):
+        open_forwarder()
+    oom_before = oom_kills()
+    started = hand_job_to_worker(worker, job, job_bytes)
+    ending = relay_until_done(worker, job, deadline=started + timeout_s)
+    send_summary(job, ending, started, oom_before)
     return 0
 
 
