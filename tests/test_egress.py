@@ -43,11 +43,14 @@ try:
     print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode(), end="")
 except urllib.error.HTTPError as e:
     print(e.code, e.read().decode(), end="")
+except urllib.error.URLError as e:
+    print(e.reason)
 """
 
 
 async def get(engine: Engine, url: str, *rules: dict[str, object]) -> RunResult:
-    """A Python urllib GET of `url`: the answer's body, or its status and body."""
+    """A Python urllib GET of `url`: the answer's body, or its status and body, or (for a
+    tunnel refused) "Tunnel connection failed: " and the proxy's status line."""
     return await engine.run(script("python", PY_GET, args=[url], http_allow=rules))
 
 
@@ -175,23 +178,28 @@ async def test_a_query_credential_is_added_and_masked_in_the_log(
     assert "q-secret" not in str(result.egress)
 
 
+TUNNEL_REFUSED = "Tunnel connection failed: 403 Sandpit: "
+
+
 @pytest.mark.parametrize(
-    ("url", "rules", "reason"),
+    ("url", "rules", "said", "reason"),
     [
-        ("https://other.example.test/no", [allow("api.example.test")], "not in this run's"),
-        ("https://example.test/apex", [allow("*.example.test")], "not in this run's"),
-        ("https://127.0.0.1/literal", [allow("*")], "is an address"),
-        ("http://2130706433/literal", [allow("*")], "is an address"),
-        ("http://0x7f.1/literal", [allow("*")], "is an address"),
-        ("https://localhost/private", [allow("*")], "not public"),
-        ("https://api.example.test:8443/port", [allow("api.example.test")], "port 8443"),
+        # HTTPS: refused at CONNECT, before any TLS; urllib shows the status line.
+        ("https://other.example.test/no", [allow("api.example.test")], TUNNEL_REFUSED, "not in"),
+        ("https://example.test/apex", [allow("*.example.test")], TUNNEL_REFUSED, "not in"),
+        ("https://127.0.0.1/literal", [allow("*")], TUNNEL_REFUSED, "is an address"),
+        ("https://api.example.test:8443/", [allow("api.example.test")], TUNNEL_REFUSED, "8443"),
+        ("http://2130706433/literal", [allow("*")], "403 Sandpit: ", "is an address"),
+        ("http://0x7f.1/literal", [allow("*")], "403 Sandpit: ", "is an address"),
+        # Allowed by name, refused where it resolves: inside the tunnel, with a body.
+        ("https://localhost/private", [allow("*")], "403 Sandpit: ", "not public"),
     ],
 )
 async def test_refusals_are_403s_with_a_reason_the_code_can_read(
-    egress_engine: Engine, url: str, rules: list[dict[str, object]], reason: str
+    egress_engine: Engine, url: str, rules: list[dict[str, object]], said: str, reason: str
 ) -> None:
     result = await get(egress_engine, url, *rules)
-    assert result.stdout.startswith("403 Sandpit: "), result.stdout + result.stderr
+    assert result.stdout.startswith(said), result.stdout + result.stderr
     assert reason in result.stdout
     assert result.egress[-1]["refused"] and reason in result.egress[-1]["refused"]
 
@@ -207,7 +215,7 @@ async def test_a_redirect_to_a_host_not_allowed_is_refused_and_takes_no_credenti
     rule = allow("api.example.test", bearer={"token": "stay-home"})
     url = "https://api.example.test/redirect?to=https://other.example.test/landed"
     result = await get(egress_engine, url, rule)
-    assert result.stdout.startswith("403 Sandpit: other.example.test is not in")
+    assert result.stdout.startswith(f"{TUNNEL_REFUSED}other.example.test is not in")
     assert echo.requests_for("/landed") == []
     assert [e["status"] for e in result.egress] == [302, 403]
 

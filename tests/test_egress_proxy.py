@@ -10,8 +10,9 @@ import pytest
 
 from sandbox.egress.addresses import parse_pins
 from sandbox.egress.ca import CertificateAuthority
+from sandbox.egress.limits import EgressLimits
 from sandbox.egress.policy import parse_rules
-from sandbox.egress.proxy import SOCKET_NAME, EgressLimits, EgressProxy
+from sandbox.egress.proxy import SOCKET_NAME, EgressProxy
 from tests.echo import EchoServers
 
 

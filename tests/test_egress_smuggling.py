@@ -19,8 +19,9 @@ import pytest
 
 from sandbox.egress.addresses import Pin, parse_pins
 from sandbox.egress.ca import CertificateAuthority
+from sandbox.egress.limits import EgressLimits
 from sandbox.egress.policy import parse_rules
-from sandbox.egress.proxy import SOCKET_NAME, EgressLimits, EgressProxy
+from sandbox.egress.proxy import SOCKET_NAME, EgressProxy
 from tests.echo import EchoServers
 
 HOSTS = ("plain.example.test", "api.example.test", "h11.example.test")

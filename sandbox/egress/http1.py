@@ -3,6 +3,7 @@ headers that go upstream, and the upstream connections a client connection keeps
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import h11
@@ -17,6 +18,7 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 )
 FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+MAX_REASON_CHARS = 200
 
 
 class Peer:
@@ -61,13 +63,22 @@ def header(request: h11.Request, name: bytes) -> str:
     return ""
 
 
-def answer(status: int, reason: str, *, close: bool = False) -> list[Any]:
+def answer(
+    status: int, reason: str, *, close: bool = False, headers: Sequence[tuple[str, str]] = ()
+) -> list[Any]:
+    """A short plain-text answer. The reason is its reason phrase too, since a client
+    refused a tunnel shows that line and never the body (urllib, undici)."""
     body = (reason + "\n").encode()
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    head = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        *headers,
+    ]
     if close:
-        headers.append(("Connection", "close"))
+        head.append(("Connection", "close"))
+    phrase = "".join(c if " " <= c <= "~" else "?" for c in reason[:MAX_REASON_CHARS])
     return [
-        h11.Response(status_code=status, headers=headers),
+        h11.Response(status_code=status, headers=head, reason=phrase.encode("ascii")),
         h11.Data(data=body),
         h11.EndOfMessage(),
     ]

@@ -5,6 +5,8 @@ relays 127.0.0.1:3128 to it) and speaks both ways a client uses a proxy:
 
 - `CONNECT host:port`, then HTTP inside the tunnel: TLS, terminated here with a
   certificate for `host` from Sandpit's CA, on any port but 80; plain HTTP on port 80.
+  The host and port are checked before the tunnel opens (nothing is minted for a name
+  the run may not reach), and a run opens at most so many tunnels a second.
 - An absolute-form request, `GET http://host/path` (or `https://`, as axios sends).
 
 Every request is checked on its own (sandbox/egress/policy.py): its host must match a
@@ -44,6 +46,7 @@ from sandbox.egress.http1 import (
     framing_problem,
     header,
 )
+from sandbox.egress.limits import EgressLimits, TunnelRate
 from sandbox.egress.policy import (
     Rule,
     is_address_literal,
@@ -60,6 +63,10 @@ MAX_LOG_ENTRIES = 1000
 PLAIN_HTTP_PORT = 80
 # How long a malformed request's body is read before its 400 goes anyway.
 DRAIN_TIMEOUT_S = 2.0
+# A CONNECT past the run's rate is refused after this pause (a 429's Retry-After; a 403
+# if its host is not allowed anyway), holding one of the run's connections meanwhile: a
+# flood then goes at the pace of its own refusals, not at the server's event loop's.
+TOO_FAST_PAUSE_S = 1.0
 
 
 @dataclass
@@ -94,6 +101,12 @@ class Malformed(Refused):
     status = 400
 
 
+class TooFast(Refused):
+    """The run opened its tunnels faster than its rate: it may try again in a second."""
+
+    status = 429
+
+
 class Unreachable(Refused):
     """The request was allowed, but its host could not be reached or not be trusted."""
 
@@ -102,13 +115,6 @@ class Unreachable(Refused):
 
 class CapReached(ConnectionAbortedError):
     """The run moved its cap of bytes: its connection ends where it stands."""
-
-
-@dataclass(frozen=True)
-class EgressLimits:
-    ports: frozenset[int] = frozenset({80, 443})
-    max_connections: int = 16
-    max_bytes: int = 64 * 1024 * 1024
 
 
 class EgressProxy:
@@ -132,6 +138,7 @@ class EgressProxy:
         self.deadline = deadline
         self.log: list[EgressEntry] = []
         self.bytes_moved = 0
+        self._tunnel_rate = TunnelRate(limits.tunnel_burst, limits.tunnels_per_s)
         self._server: asyncio.AbstractServer | None = None
         self._open: set[asyncio.Task[None]] = set()
 
@@ -228,14 +235,38 @@ class EgressProxy:
         host, _, port_text = authority.rpartition(":")
         host = host.strip("[]")
         port = int(port_text) if port_text.isdigit() else 0
+        scheme = "http" if port == PLAIN_HTTP_PORT else "https"
+        too_fast = not self._tunnel_rate.take()
+        try:
+            # Before any TLS: a name the run may not reach gets no tunnel and no leaf.
+            name = self._check_host(host, port)
+            if too_fast:
+                raise TooFast(
+                    f"a run may open {self.limits.tunnel_burst} tunnels at once, then "
+                    f"{self.limits.tunnels_per_s:g} a second; keep connections open, or "
+                    "try again in a second"
+                )
+            context = await self.ca.server_context(name) if scheme == "https" else None
+        except Refused as refusal:
+            entry = EgressEntry("CONNECT", host.lower()[:253], port, "", refusal.status)
+            entry.refused = str(refusal)
+            self._note(entry)
+            if too_fast:
+                await asyncio.sleep(TOO_FAST_PAUSE_S)
+            retry = []
+            if isinstance(refusal, TooFast):
+                retry = [("Retry-After", f"{TOO_FAST_PAUSE_S:g}")]
+            await client.send(
+                *answer(refusal.status, f"Sandpit: {refusal}", close=True, headers=retry)
+            )
+            return
         await client.send(
             h11.Response(status_code=200, headers=[], reason=b"Connection established")
         )
         reader, writer = client.reader, client.writer
-        scheme = "http" if port == PLAIN_HTTP_PORT else "https"
-        if scheme == "https":
+        if context is not None:
             # The client opens TLS to `host` inside the tunnel: it gets our certificate.
-            await writer.start_tls(self.ca.server_context(_cert_name(host)))
+            await writer.start_tls(context)
         inner = Peer(reader, writer, h11.SERVER)
         upstreams = Upstreams()
         try:
@@ -324,6 +355,13 @@ class EgressProxy:
 
     def _check(self, request: h11.Request, raw_host: str, port: int) -> str:
         """The request's normalised host, or Refused saying why it may not go."""
+        host = self._check_host(raw_host, port)
+        if header(request, b"upgrade"):
+            raise Refused("protocol upgrades (WebSocket) are not allowed")
+        return host
+
+    def _check_host(self, raw_host: str, port: int) -> str:
+        """The normalised host, if the run may reach it on this port; else Refused."""
         if is_address_literal(raw_host):
             raise Refused(f"{raw_host} is an address; http.allow takes host names only")
         try:
@@ -335,8 +373,6 @@ class EgressProxy:
         if port not in self.limits.ports:
             allowed = ", ".join(str(p) for p in sorted(self.limits.ports))
             raise Refused(f"port {port} is not allowed (only {allowed})")
-        if header(request, b"upgrade"):
-            raise Refused("protocol upgrades (WebSocket) are not allowed")
         if self.bytes_moved >= self.limits.max_bytes:
             raise Refused(f"the run moved its cap of {self.limits.max_bytes} bytes already")
         return host
@@ -392,15 +428,8 @@ class EgressProxy:
             raise CapReached(f"the run passed its cap of {self.limits.max_bytes} bytes")
 
     def _note(self, entry: EgressEntry) -> None:
-        refused = entry.status in (400, 403)
+        refused = entry.status in (400, 403, 429)
         outcome = "refused" if refused else "failed" if entry.refused else "sent"
         metrics.EGRESS_REQUESTS.labels(outcome).inc()
         if len(self.log) < MAX_LOG_ENTRIES:
             self.log.append(entry)
-
-
-def _cert_name(host: str) -> str:
-    try:
-        return normalise_host(host)
-    except ValueError:
-        return "invalid.invalid"

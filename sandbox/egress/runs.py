@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sandbox.egress.addresses import Pin, parse_pins
 from sandbox.egress.ca import CertificateAuthority
+from sandbox.egress.limits import TUNNEL_BURST, TUNNELS_PER_S, EgressLimits
 from sandbox.egress.policy import Rule
-from sandbox.egress.proxy import EgressLimits, EgressProxy
+from sandbox.egress.proxy import EgressProxy
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class EgressSettings:
     max_bytes: int = 64 * 1024 * 1024
     ca_bundle: str = ""
     pins: dict[str, Pin] = field(default_factory=dict)
+    tunnel_burst: int = TUNNEL_BURST
+    tunnels_per_s: float = TUNNELS_PER_S
 
     @classmethod
     def parse(
@@ -42,6 +45,8 @@ class RunEgress:
             ports=settings.ports,
             max_connections=settings.max_connections,
             max_bytes=settings.max_bytes,
+            tunnel_burst=settings.tunnel_burst,
+            tunnels_per_s=settings.tunnels_per_s,
         )
 
     def proxy(self, folder: Path, rules: Sequence[Rule], deadline: float) -> EgressProxy:
