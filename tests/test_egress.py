@@ -204,9 +204,24 @@ async def test_refusals_are_403s_with_a_reason_the_code_can_read(
     assert result.egress[-1]["refused"] and reason in result.egress[-1]["refused"]
 
 
-async def test_a_wildcard_matches_subdomains(egress_engine: Engine) -> None:
-    result = await get(egress_engine, "https://a.example.test/sub", allow("*.example.test"))
-    assert result.stdout == "ok /sub\n"
+OPEN_TUNNEL = """
+import os, socket, sys
+from urllib.parse import urlsplit
+proxy = urlsplit(os.environ["HTTPS_PROXY"])
+with socket.create_connection((proxy.hostname, proxy.port), timeout=10) as s:
+    s.sendall(f"CONNECT {sys.argv[1]} HTTP/1.1\\r\\nHost: {sys.argv[1]}\\r\\n\\r\\n".encode())
+    print(s.recv(4096).split(b"\\r\\n")[0].decode())
+"""
+
+
+async def test_a_wildcard_opens_tunnels_to_subdomains(egress_engine: Engine) -> None:
+    # Only the tunnel: a request in it would resolve a.example.test, since a pin serves
+    # only a rule naming its host (tests/test_egress_pins.py), and ask DNS off this host.
+    job = script(
+        "python", OPEN_TUNNEL, args=["a.example.test:443"], http_allow=[allow("*.example.test")]
+    )
+    result = await egress_engine.run(job)
+    assert result.stdout == "HTTP/1.1 200 Connection established\n", result.stderr
 
 
 async def test_a_redirect_to_a_host_not_allowed_is_refused_and_takes_no_credential(

@@ -5,6 +5,10 @@ Host patterns: an exact name (case-insensitive, trailing dot ignored, IDN as pun
 host. Address literals are never names, in any spelling (`127.1`, `0x7f000001`,
 `2130706433`, `[::1]`). Each rule may carry one credential, which the proxy sets on
 every request to a host the rule matches, replacing whatever the code sent.
+
+The operator's pins (SANDBOX_EGRESS_PIN) send a name to a fixed address, private ones
+included; a run gets a pin only for a host one of its rules names itself, so `*` or
+`*.example.com` never reach a pinned service by its name.
 """
 
 import base64
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from sandbox.egress.addresses import Pin
 from sandbox.errors import JobInvalid
 
 MASK = "***"
@@ -137,6 +142,12 @@ def rule_for(rules: Sequence[Rule], host: str) -> Rule | None:
     """The first rule naming `host` exactly, else the first pattern that matches it."""
     exact = next((r for r in rules if r.pattern == host), None)
     return exact or next((r for r in rules if r.matches(host)), None)
+
+
+def pins_for(rules: Sequence[Rule], pins: Mapping[str, Pin]) -> dict[str, Pin]:
+    """The pins a run may use: those of the hosts its rules name, not match by pattern."""
+    named = {rule.pattern for rule in rules if not rule.pattern.startswith("*")}
+    return {host: pin for host, pin in pins.items() if host in named}
 
 
 def with_query(target: str, credential: Credential | None) -> str:

@@ -10,9 +10,9 @@ relays 127.0.0.1:3128 to it) and speaks both ways a client uses a proxy:
 - An absolute-form request, `GET http://host/path` (or `https://`, as axios sends).
 
 Every request is checked on its own (sandbox/egress/policy.py): its host must match a
-rule, its port be allowed, its name resolve to a public address (or be pinned); the
-proxy dials the address it checked, sets the rule's credential, relays the exchange
-and writes it in the run's egress log. A refusal is an HTTP 403 with a one-line reason
+rule, its port be allowed, its name resolve to a public address (or be pinned, for a
+host a rule names itself); the proxy dials the address it checked, sets the rule's
+credential, relays the exchange and writes it in the run's egress log. A refusal is an HTTP 403 with a one-line reason
 that the code can read; a request whose framing a server could read another way
 (request smuggling) is a 400, and the proxy frames what it sends upstream itself.
 Caps: open connections, bytes both ways, and time (the run's).
@@ -52,6 +52,7 @@ from sandbox.egress.policy import (
     is_address_literal,
     masked_target,
     normalise_host,
+    pins_for,
     rule_for,
     with_query,
 )
@@ -133,7 +134,7 @@ class EgressProxy:
         self.rules = tuple(rules)
         self.ca = ca
         self.upstream_tls = upstream_tls
-        self.pins = pins
+        self.pins = pins_for(self.rules, pins)
         self.limits = limits
         self.deadline = deadline
         self.log: list[EgressEntry] = []

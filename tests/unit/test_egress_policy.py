@@ -2,10 +2,12 @@
 
 import pytest
 
+from sandbox.egress.addresses import parse_pins
 from sandbox.egress.policy import (
     is_address_literal,
     masked_target,
     parse_rules,
+    pins_for,
     rule_for,
     with_query,
 )
@@ -62,6 +64,22 @@ def test_an_exact_rule_wins_over_a_pattern() -> None:
     chosen = rule_for(rules, "api.example.com")
     assert chosen is not None and chosen.credential is not None
     assert chosen.credential.secret == "narrow"
+
+
+def test_a_pin_applies_only_to_a_host_a_rule_names_itself() -> None:
+    pins = parse_pins(
+        "a.example.com=10.0.0.1:80,internal.example=10.0.0.2:80,Other.Test.=[fd00::1]:443"
+    )
+
+    def pinned(*hosts: str) -> set[str]:
+        return set(pins_for(parse_rules([{"host": host} for host in hosts]), pins))
+
+    assert pinned("a.example.com") == {"a.example.com"}
+    assert pinned("A.Example.COM.", "other.test") == {"a.example.com", "other.test"}
+    assert pinned("*") == set()
+    assert pinned("*.example.com", "*.test") == set()
+    assert pinned("*", "*.example.com", "b.example.com") == set()
+    assert pinned("*", "internal.example") == {"internal.example"}
 
 
 @pytest.mark.parametrize(
