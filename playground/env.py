@@ -1,5 +1,6 @@
 """Typed readers for settings from the environment: a bad value stops start-up loudly."""
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,6 +48,19 @@ def envfloat(name: str, default: float, *, minimum: float | None = None) -> floa
         raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={value}: must be at least {minimum}")
+    return value
+
+
+def envjson(name: str, default: dict[str, object]) -> dict[str, object]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name}: expected a JSON object")
     return value
 
 

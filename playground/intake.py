@@ -126,6 +126,7 @@ async def _tool_submission(caller: Caller, parsed: ToolExecIn, tool: Tool) -> Su
             )
         ),
         limits=Limits(),
+        output_files=tuple(parsed.output_files or ()),
     )
     _validate(caller, job)
     request = parsed.model_dump(exclude_none=True) | {

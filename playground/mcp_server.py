@@ -9,6 +9,7 @@ an execution on the record, like an API call.
 import asyncio
 import contextlib
 import importlib.metadata
+import json
 import logging
 import re
 from typing import Any
@@ -29,11 +30,14 @@ from playground.api.errors import ApiError, api_error_of, error_json
 from playground.api.guard import SCOPE_API_KEY, bearer_of, key_in_use
 from playground.front_door import respond, www_authenticate
 from playground.models import Execution, Tool
-from playground.serializers import execution_state
+from playground.serializers import api_file, execution_state
 from sandbox.errors import EngineError, Invalid
 from sandbox.languages import LANGUAGES
 
 Kind = Execution.Kind
+# Pictures an MCP client shows as images; other results stay in the JSON.
+MCP_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+ToolAnswer = tuple[list[types.TextContent | types.ImageContent], dict[str, Any]] | dict[str, Any]
 PATH = "/mcp"
 # An assistant's tool call: its arguments, a little code. The SDK parses each message on
 # the event loop, so what it may hold is kept far below the API's bound.
@@ -159,9 +163,9 @@ def listed_schema(schema: Any) -> dict[str, Any] | None:
 
 
 @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
-async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """A result as structured content; an error (a bad input, a busy engine) as an MCP
-    tool error with the API's message."""
+async def call_tool(name: str, arguments: dict[str, Any]) -> ToolAnswer:
+    """A result as structured content (with a run's pictures as image content); an error
+    (a bad input, a busy engine) as an MCP tool error with the API's message."""
     owner = await _owner()
     # Strict tool schemas make a model send every property: null means absent.
     arguments = {k: v for k, v in (arguments or {}).items() if v is not None}
@@ -196,7 +200,7 @@ def _check_arguments(tool: types.Tool, arguments: dict[str, Any]) -> None:
     raise Invalid(field, f"{field}: {error.message}")
 
 
-async def _run_code(owner: User, arguments: dict[str, Any]) -> dict[str, Any]:
+async def _run_code(owner: User, arguments: dict[str, Any]) -> ToolAnswer:
     kind = Kind.FUNCTION if "input" in arguments else Kind.SCRIPT
     caller = intake.api_caller(owner, intake.Via.MCP)
     submission = await intake.submission(caller, arguments, kind)
@@ -229,9 +233,23 @@ async def _manage(owner: User, name: str, arguments: dict[str, Any]) -> dict[str
     return tool_services.tool_shape(tool)
 
 
-def _result(execution: Execution) -> dict[str, Any]:
+def _result(execution: Execution) -> ToolAnswer:
+    """The run as structured content, and as content: its JSON, then each picture its
+    display() calls made as an image, so that the assistant sees the chart (the JSON
+    says where each went, rather than carrying its base64 a second time)."""
     state = execution_state(execution)
-    return {
+    pictures: list[types.ImageContent] = []
+    results = []
+    for result in state["results"]:
+        data = {}
+        for mime, value in result["data"].items():
+            if mime in MCP_IMAGE_TYPES and isinstance(value, str):
+                pictures.append(types.ImageContent(type="image", data=value, mimeType=mime))
+                data[mime] = f"(image content {len(pictures)})"
+            else:
+                data[mime] = value
+        results.append({"data": data, "metadata": result.get("metadata", {})})
+    structured = {
         "execution_id": state["id"],
         "status": state["status"],
         "exit_code": state["exit_code"],
@@ -240,7 +258,11 @@ def _result(execution: Execution) -> dict[str, Any]:
         "duration_ms": state["duration"],
         "output": state["output"],
         "output_status": state["output_status"],
+        "results": results,
+        "files": [api_file(state["id"], f) for f in state["files"]],
     }
+    text = types.TextContent(type="text", text=json.dumps(structured, indent=2))
+    return [text, *pictures], structured
 
 
 def no_oauth(request: HttpRequest) -> HttpResponse:

@@ -85,6 +85,11 @@ class Execution(models.Model):
     egress = models.JSONField(default=list, blank=True)
     output = models.JSONField(null=True, blank=True)
     output_status = models.CharField(max_length=32, blank=True, default="")
+    # display() results: Jupyter display_data bundles, checked by the engine.
+    results = models.JSONField(default=list, blank=True)
+    # Files kept by output_files: [{path, size, sha256, content_type} | {path, skipped}];
+    # their bytes are in the artifacts storage (playground/artifacts.py).
+    files = models.JSONField(default=list, blank=True)
     duration_ms = models.IntegerField(null=True, blank=True)
     # Why the engine could not run it (busy, unreachable, interrupted), for people.
     error_reason = models.TextField(blank=True, default="")
@@ -118,7 +123,8 @@ class Execution(models.Model):
     def stored_bytes(self) -> int:
         """About what this record weighs in a response: its texts, output and request."""
         texts = len(self.stdout) + len(self.stderr) + len(self.code) + len(self.error_reason)
-        return texts + len(json.dumps(self.output)) + len(json.dumps(self.request))
+        structured = json.dumps([self.output, self.request, self.results])
+        return texts + len(structured)
 
     def record_result(self, result: RunResult) -> None:
         self.status = _STATUS_OF_RUN[result.status]
@@ -131,6 +137,7 @@ class Execution(models.Model):
         self.duration_ms = result.duration_ms
         self.output = result.output
         self.output_status = result.output_status.value if result.output_status else ""
+        self.results = result.results
         self.finished_at = timezone.now()
 
     # What record_failure changes: a conditional update of these ends a run exactly once.

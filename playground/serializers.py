@@ -8,6 +8,7 @@ only the API, to the run's owner, adds the (masked) request.
 
 from typing import Any
 
+from playground.artifacts import files_shape
 from playground.models import Execution
 
 NO_EXIT_CODE = -1
@@ -34,6 +35,9 @@ def execution_state(execution: Execution) -> dict[str, Any]:
         "runtime_revision_id": execution.runtime_revision_id or None,
         "is_shared": execution.is_shared,
         "egress": execution.egress,
+        "results": execution.results,
+        # Where whoever sees the run gets its files: the permalink's own routes.
+        "files": files_shape(execution, f"/e/{execution.id}/files"),
     }
 
 
@@ -47,6 +51,9 @@ def execute_response(state: dict[str, Any]) -> dict[str, Any]:
         "duration": state["duration"] or 0,
         "stdout_truncated": state["stdout_truncated"],
         "stderr_truncated": state["stderr_truncated"],
+        # Ours: display() results, and the files kept, at the API's own routes.
+        "results": state["results"],
+        "files": [api_file(state["id"], f) for f in state["files"]],
     }
 
 
@@ -77,6 +84,17 @@ def api_execution(execution: Execution) -> dict[str, Any]:
         "started_at": execution.started_at,
         "status": state["status"],
         "details": details,
-        # Ours, beyond Riza's fields: the requests the run made (http.allow).
+        # Ours, beyond Riza's fields: the requests the run made (http.allow), display()
+        # results, and the files kept.
         "egress": state["egress"],
+        "results": state["results"],
+        "files": [api_file(state["id"], f) for f in state["files"]],
     }
+
+
+def api_file(execution_id: str, listed: dict[str, Any]) -> dict[str, Any]:
+    """A file's entry with the API's URL of it (the state has the permalink's)."""
+    if "url" not in listed:
+        return listed
+    path = listed["url"].removeprefix(f"/e/{execution_id}/files/")
+    return {**listed, "url": f"/v1/executions/{execution_id}/files/{path}"}

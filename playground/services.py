@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
+from playground import artifacts
 from playground.live import announce_unshared, live_runs
 from playground.masking import mask_request, trim_request
 from playground.models import ApiKey, Execution
@@ -162,6 +163,8 @@ async def execution_execute(
         await asyncio.shield(execution.asave())
         raise
     execution.record_result(result)
+    if result.files:
+        execution.files = await asyncio.to_thread(artifacts.files_store, execution.id, result.files)
     try:
         await save_retrying(execution)
     except DatabaseError:

@@ -5,7 +5,7 @@ import ipaddress
 import secrets
 from pathlib import Path
 
-from playground.env import database_from_url, envbool, envfloat, envint, envstr
+from playground.env import database_from_url, envbool, envfloat, envint, envjson, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(envstr("SANDPIT_STATE_DIR", str(BASE_DIR / ".sandpit")))
@@ -127,8 +127,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = STATE_DIR / "staticfiles"
+# Runs' output files: a folder of the state directory by default; any Django storage
+# (an S3-compatible bucket through django-storages, when nodes sit on several hosts) by
+# naming its backend and options in SANDPIT_ARTIFACTS_STORAGE (JSON).
+ARTIFACTS_STORAGE = envjson(
+    "SANDPIT_ARTIFACTS_STORAGE",
+    {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(STATE_DIR / "artifacts")},
+    },
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "artifacts": ARTIFACTS_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -169,6 +180,17 @@ SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "")
 SANDBOX_DOCKER_TIMEOUT_S = envint("SANDBOX_DOCKER_TIMEOUT_S", 30, minimum=1)
 SANDBOX_DEBIAN_MIRROR = envstr("SANDBOX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SANDBOX_STATE_DIR = STATE_DIR / "sandbox"
+# What a run may give back besides its output (sandbox/limits.py says why these): display()
+# results, a number and bytes in all; and files kept by output_files.
+SANDBOX_RESULTS_MAX = envint("SANDBOX_RESULTS_MAX", 32, minimum=0)
+SANDBOX_RESULTS_MAX_BYTES = envint("SANDBOX_RESULTS_MAX_BYTES", 4 * 1024 * 1024, minimum=1024)
+SANDBOX_OUTPUT_FILES_MAX = envint("SANDBOX_OUTPUT_FILES_MAX", 32, minimum=0)
+SANDBOX_OUTPUT_FILE_MAX_BYTES = envint(
+    "SANDBOX_OUTPUT_FILE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024
+)
+SANDBOX_OUTPUT_FILES_MAX_BYTES = envint(
+    "SANDBOX_OUTPUT_FILES_MAX_BYTES", 32 * 1024 * 1024, minimum=1024
+)
 
 # --- The API ------------------------------------------------------------------------
 # A request body past this is a 413: the engine's own caps (code, stdin, files) fit.

@@ -10,6 +10,7 @@ urlpatterns = [
     path("runs", views.start_run, name="start_run"),
     path("e/<str:execution_id>", views.execution_page, name="execution"),
     path("e/<str:execution_id>/share", views.share, name="share"),
+    path("e/<str:execution_id>/files/<path:path>", views.execution_file, name="execution_file"),
     path("history", views.history, name="history"),
     path("keys", views.api_keys, name="api_keys"),
     path("tools", tool_views.tool_list, name="tools"),

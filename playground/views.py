@@ -12,11 +12,12 @@ from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
-from playground import services
+from playground import artifacts, services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
 from playground.api.guard import read_body
@@ -178,6 +179,15 @@ def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:
         "args": stored.get("args", []),
     }
     return render(request, "execution.html", context)
+
+
+def execution_file(request: HttpRequest, execution_id: str, path: str) -> HttpResponseBase:
+    """A file the run kept, to whoever may see its permalink (an attachment, never a page)."""
+    execution, _ = _visible_execution(request, execution_id)
+    listed = artifacts.file_listed(execution, path)
+    if listed is None:
+        raise Http404("no such file")
+    return artifacts.file_response(execution, listed)
 
 
 @require_POST

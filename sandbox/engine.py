@@ -18,6 +18,7 @@ from django.conf import settings
 
 from sandbox import images, limits, metrics
 from sandbox.admission import FairAdmission
+from sandbox.artifacts import ARTIFACT_FRAMES, Artifacts
 from sandbox.backends import RunSandboxes, SandboxSpec
 from sandbox.docker.connection import DockerConnection
 from sandbox.docker.runs import DockerRuns
@@ -25,7 +26,7 @@ from sandbox.egress.policy import parse_rules
 from sandbox.egress.runs import EgressSettings, RunEgress
 from sandbox.errors import EngineBusy, EngineUnavailable
 from sandbox.events import EventSink, RunEvent, StatusEvent, Stream
-from sandbox.jobs import Job, RunResult, validate_job
+from sandbox.jobs import Job, OutputCaps, RunResult, validate_job
 from sandbox.languages import Family
 from sandbox.pool import Sandbox, SandboxFactory, WarmPool
 from sandbox.protocol import Frame, ProtocolError, ResultTooLarge, encode_job
@@ -65,6 +66,7 @@ class EngineConfig:
     runtime_pool_idle_s: int = 300
     max_runs_per_tenant: int = 0
     egress: EgressSettings = field(default_factory=EgressSettings)
+    output_caps: OutputCaps = field(default_factory=OutputCaps)
 
     @classmethod
     def from_settings(cls) -> "EngineConfig":
@@ -88,6 +90,13 @@ class EngineConfig:
             ),
             runtime_pool_idle_s=settings.SANDBOX_RUNTIME_POOL_IDLE_S,
             max_runs_per_tenant=settings.SANDBOX_MAX_RUNS_PER_TENANT,
+            output_caps=OutputCaps(
+                results_max=settings.SANDBOX_RESULTS_MAX,
+                results_max_bytes=settings.SANDBOX_RESULTS_MAX_BYTES,
+                files_max=settings.SANDBOX_OUTPUT_FILES_MAX,
+                file_max_bytes=settings.SANDBOX_OUTPUT_FILE_MAX_BYTES,
+                files_max_bytes=settings.SANDBOX_OUTPUT_FILES_MAX_BYTES,
+            ),
             egress=EgressSettings.parse(
                 ports=settings.SANDBOX_EGRESS_PORTS,
                 max_connections=settings.SANDBOX_EGRESS_MAX_CONNECTIONS,
@@ -261,6 +270,7 @@ class Engine:
                 sandbox.sandbox_id, job.limits.memory_mib, job.language.family
             )
         output = OutputCollector(self.config.max_output_bytes, emit)
+        artifacts = Artifacts(self.config.output_caps)
         loop = asyncio.get_running_loop()
         started = loop.time()
         timeout_s = job.limits.execution_timeout_s
@@ -268,7 +278,7 @@ class Engine:
         summary: ExitSummary | None = None
         outcome = Outcome.BROKEN  # until the exit frame says otherwise
         try:
-            sandbox.connection.writer.write(encode_job(job.to_wire()))
+            sandbox.connection.writer.write(encode_job(job.to_wire(self.config.output_caps)))
             async with asyncio.timeout(timeout_s + limits.ENGINE_TIMEOUT_GRACE_S):
                 await sandbox.connection.writer.drain()
                 while summary is None:
@@ -283,6 +293,8 @@ class Engine:
                             break
                     elif frame is Frame.RESULT:
                         result_payload = payload
+                    elif frame in ARTIFACT_FRAMES:
+                        artifacts.add(frame, payload)
                     elif frame is Frame.EXIT:
                         summary = parse_summary(payload)
                         outcome = Outcome.EXITED
@@ -298,7 +310,10 @@ class Engine:
         elapsed_ms = int((loop.time() - started) * 1000)
         if outcome is not Outcome.EXITED:
             await self.factory.kill_unread(sandbox)
-        return await run_result(job, output, Ending(outcome, summary, result_payload, elapsed_ms))
+        result = await run_result(job, output, Ending(outcome, summary, result_payload, elapsed_ms))
+        artifacts.finish()
+        result.results, result.files = artifacts.results, artifacts.files
+        return result
 
 
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine]" = (

@@ -1,5 +1,6 @@
 """What the engine is asked to run, and what it gives back."""
 
+import binascii
 import json
 import posixpath
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,34 @@ class OutputStatus(StrEnum):
 class File:
     path: str
     contents: str
+    # "utf-8" text, or "base64" for binary input (a spreadsheet, an image).
+    encoding: str = "utf-8"
+
+
+FILE_ENCODINGS = ("utf-8", "base64")
+
+
+@dataclass(frozen=True)
+class OutputCaps:
+    """How much a run may give back besides its output: display() results and files."""
+
+    results_max: int = limits.RESULTS_MAX
+    results_max_bytes: int = limits.RESULTS_MAX_BYTES
+    files_max: int = limits.OUTPUT_FILES_MAX
+    file_max_bytes: int = limits.OUTPUT_FILE_MAX_BYTES
+    files_max_bytes: int = limits.OUTPUT_FILES_MAX_BYTES
+
+
+@dataclass
+class OutputFile:
+    """A file the run wrote and asked to keep: its bytes, or why it was skipped."""
+
+    path: str
+    size: int = 0
+    sha256: str = ""
+    content_type: str = ""
+    data: bytes = b""
+    skipped: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,8 +94,10 @@ class Job:
     run_id: str = ""
     # Whose run it is: slots are shared out in turn between tenants (sandbox/admission.py).
     tenant: str = ""
+    # Glob patterns, relative to the working directory, of files to keep after the run.
+    output_files: Sequence[str] = ()
 
-    def to_wire(self) -> bytes:
+    def to_wire(self, caps: OutputCaps = OutputCaps()) -> bytes:
         """The one message the supervisor inside the container receives."""
         return json.dumps(
             {
@@ -77,9 +108,20 @@ class Job:
                 "stdin": self.stdin,
                 "input": self.input,
                 "env": dict(self.env),
-                "files": [{"path": f.path, "contents": f.contents} for f in self.files],
+                "files": [
+                    {"path": f.path, "contents": f.contents, "encoding": f.encoding}
+                    for f in self.files
+                ],
                 "limits": {"execution_timeout": self.limits.execution_timeout_s},
                 "egress": bool(self.http_allow),
+                "results_max": caps.results_max,
+                "results_max_bytes": caps.results_max_bytes,
+                "output_files": list(self.output_files),
+                "output_caps": {
+                    "max_files": caps.files_max,
+                    "file_max_bytes": caps.file_max_bytes,
+                    "files_max_bytes": caps.files_max_bytes,
+                },
             }
         ).encode()
 
@@ -97,6 +139,10 @@ class RunResult:
     stderr_truncated: bool = False
     # Every request the run made through its egress proxy (EgressEntry.as_dict()).
     egress: list[dict[str, Any]] = field(default_factory=list)
+    # display() results: Jupyter display_data bundles, checked.
+    results: list[dict[str, Any]] = field(default_factory=list)
+    # Files kept after the run, as output_files asked.
+    files: list[OutputFile] = field(default_factory=list)
 
 
 def _utf8_len(text: str) -> int:
@@ -126,6 +172,34 @@ def validate_file_path(path: str) -> str:
     if posixpath.normpath(path) in (".", "") or path.endswith("/"):
         return "must name a file, not a folder"
     return ""
+
+
+def _file_size(i: int, f: File) -> int:
+    """The file's size as written, checked: text without NUL, or strict base64."""
+    if f.encoding not in FILE_ENCODINGS:
+        raise JobInvalid(f"files.{i}.encoding", f"must be one of {', '.join(FILE_ENCODINGS)}")
+    if f.encoding == "base64":
+        try:
+            return len(binascii.a2b_base64(f.contents.encode("ascii"), strict_mode=True))
+        except (ValueError, UnicodeEncodeError, binascii.Error):
+            raise JobInvalid(f"files.{i}.contents", "is not base64") from None
+    if "\x00" in f.contents:
+        raise JobInvalid(f"files.{i}.contents", "must not contain NUL characters")
+    return _utf8_len(f.contents)
+
+
+def _check_output_files(patterns: Sequence[str]) -> None:
+    if len(patterns) > limits.OUTPUT_FILE_PATTERNS_MAX:
+        raise JobInvalid(
+            "output_files", f"has more than {limits.OUTPUT_FILE_PATTERNS_MAX} patterns"
+        )
+    for i, pattern in enumerate(patterns):
+        if not pattern or "\x00" in pattern or len(pattern) > limits.MAX_FILE_PATH_CHARS:
+            raise JobInvalid(f"output_files.{i}", "must be a glob pattern of a path")
+        if pattern.startswith("/"):
+            raise JobInvalid(f"output_files.{i}", "must be relative to the working directory")
+        if ".." in pattern.split("/"):
+            raise JobInvalid(f"output_files.{i}", "must not climb out with '..'")
 
 
 def validate_job(job: Job, *, max_timeout_s: int, max_memory_mib: int) -> None:
@@ -160,15 +234,14 @@ def validate_job(job: Job, *, max_timeout_s: int, max_memory_mib: int) -> None:
         if normalised in seen:
             raise JobInvalid(f"files.{i}.path", f"names {normalised!r} a second time")
         seen.add(normalised)
-        if "\x00" in f.contents:
-            raise JobInvalid(f"files.{i}.contents", "must not contain NUL characters")
-        files_bytes += _utf8_len(f.contents)
+        files_bytes += _file_size(i, f)
     if files_bytes > limits.MAX_FILES_BYTES:
         raise JobInvalid("files", f"are larger than {limits.MAX_FILES_BYTES} bytes in all")
     if job.kind is JobKind.FUNCTION and job.input is not None:
         size = len(json.dumps(job.input))
         if size > limits.MAX_INPUT_BYTES:
             raise JobInvalid("input", f"is larger than {limits.MAX_INPUT_BYTES} bytes as JSON")
+    _check_output_files(job.output_files)
     parse_rules(job.http_allow)  # JobInvalid naming the entry at fault
     timeout = job.limits.execution_timeout_s
     if not limits.MIN_TIMEOUT_S <= timeout <= max_timeout_s:

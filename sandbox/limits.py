@@ -64,3 +64,14 @@ UNAVAILABLE_RETRY_AFTER_S = 5
 # Runtime builds: each step (fetch, install, check) is a container hardened like a run,
 # with room for a package manager. npm keeps many files open while it unpacks.
 BUILD_NOFILE = 8192
+
+# What a run may give back besides stdout and stderr (SANDBOX_RESULTS_*, SANDBOX_OUTPUT_*
+# in the settings): display() results, a number and bytes in all, and kept files. Enough
+# for a notebook's charts and a report; a run that wants more is writing a dataset, and
+# belongs in a custom runtime with egress to real storage.
+RESULTS_MAX = 32
+RESULTS_MAX_BYTES = 4 * 1024 * 1024
+OUTPUT_FILE_PATTERNS_MAX = 16
+OUTPUT_FILES_MAX = 32
+OUTPUT_FILE_MAX_BYTES = 10 * 1024 * 1024
+OUTPUT_FILES_MAX_BYTES = 32 * 1024 * 1024

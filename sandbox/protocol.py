@@ -20,6 +20,9 @@ class Frame(bytes, Enum):
     STDOUT = b"O"
     STDERR = b"E"
     RESULT = b"F"
+    DISPLAY = b"D"
+    FILE = b"P"
+    FILE_BYTES = b"B"
     EXIT = b"X"
 
 

@@ -23,7 +23,12 @@ for target in ["/proc/1/fd/1", "/proc/2/fd/1", "/proc/1/fd/0"]:
         attempts.append(target + " written")
     except OSError as exc:
         attempts.append(target + " refused")
+# display()'s own descriptor is the code's to write (its results are checked as
+# hostile input, tests/test_results_files.py): every other one must be closed.
+display_fd = int(open("/proc/self/cmdline", "rb").read().split(b"\\0")[-2])
 for fd in range(3, 64):
+    if fd == display_fd:
+        continue
     try:
         os.write(fd, struct.pack(">I", len(result)) + result)
         attempts.append(f"fd {fd} written")

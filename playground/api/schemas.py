@@ -29,6 +29,8 @@ class StrictSchema(BaseModel):
 class FileIn(StrictSchema):
     path: StrictStr
     contents: StrictStr = ""
+    # Ours: "base64" for binary input (a spreadsheet, an image).
+    encoding: Literal["utf-8", "base64"] = "utf-8"
 
 
 def one_of(model: BaseModel, clear: str, where: str = "secret_id") -> None:
@@ -163,13 +165,16 @@ class RunIn(StrictSchema):
     http: HttpIn | None = None
     limits: LimitsIn | None = None
     runtime_revision_id: StrictStr | None = None
+    # Ours: glob patterns of files to keep after the run ("*.png", "out/**").
+    output_files: list[StrictStr] | None = None
 
     def job_parts(self) -> dict[str, Any]:
         return {
             "language": self.language,
             "code": self.code,
             "env": dict(self.env or {}),
-            "files": tuple(File(f.path, f.contents) for f in self.files or ()),
+            "files": tuple(File(f.path, f.contents, f.encoding) for f in self.files or ()),
+            "output_files": tuple(self.output_files or ()),
             "limits": (self.limits or LimitsIn()).to_limits(),
             "http_allow": tuple(
                 rule.model_dump(exclude_none=True) for rule in (self.http.allow or ())
@@ -217,6 +222,25 @@ class ToolExecIn(StrictSchema):
     env: list[EnvIn] | None = None
     http: HttpIn | None = None
     revision_id: StrictStr | None = None
+    output_files: list[StrictStr] | None = None
+
+
+class FileOut(Schema):
+    """A file the run kept: where to fetch it, or why it was skipped."""
+
+    path: str
+    size: int = 0
+    sha256: str | None = None
+    content_type: str | None = None
+    url: str | None = None
+    skipped: str | None = None
+
+
+class ResultOut(Schema):
+    """A Jupyter display_data bundle: {mime type: value} and its metadata."""
+
+    data: dict[str, Any]
+    metadata: dict[str, Any] = {}
 
 
 class ExecuteOut(Schema):
@@ -225,9 +249,12 @@ class ExecuteOut(Schema):
     stdout: str
     stderr: str
     duration: int
-    # Ours, beyond Riza's fields: whether the output passed its cap and was cut.
+    # Ours, beyond Riza's fields: whether the output passed its cap and was cut, the
+    # display() results, and the files kept (output_files).
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    results: list[ResultOut] = []
+    files: list[FileOut] = []
 
 
 class ExecuteFunctionOut(Schema):
@@ -284,8 +311,11 @@ class ExecutionOut(Schema):
     # out_of_memory, stopped, error.
     status: str
     details: ExecutionDetails | None = None
-    # Ours: every request the run made through http.allow, without credentials.
+    # Ours: every request the run made through http.allow, without credentials; the
+    # display() results; the files kept.
     egress: list[EgressOut] = []
+    results: list[ResultOut] = []
+    files: list[FileOut] = []
 
 
 class ExecutionListOut(Schema):

@@ -2,11 +2,13 @@
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
-from ninja import NinjaAPI, Query
+from django.http.response import HttpResponseBase
+from ninja import NinjaAPI, Query, Schema
 from ninja.security import HttpBearer
 
-from playground import intake, selectors, services
+from playground import artifacts, intake, selectors, services
 from playground.api.bodies import JsonParser
 from playground.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from playground.api.runtimes import router as runtimes_router
@@ -17,6 +19,7 @@ from playground.api.schemas import (
     ExecuteOut,
     ExecutionListOut,
     ExecutionOut,
+    FileOut,
     PageQuery,
 )
 from playground.api.tools import router as tools_router
@@ -103,3 +106,42 @@ async def get_execution(request: HttpRequest, execution_id: str) -> dict[str, An
             404, "not_found", f"no execution {execution_id!r} exists for this API key's owner"
         )
     return api_execution(execution)
+
+
+class FileListOut(Schema):
+    files: list[FileOut]
+
+
+async def _owned_execution(request: HttpRequest, execution_id: str) -> Execution:
+    execution = await selectors.execution_get(owner=_owner(request), execution_id=execution_id)
+    if execution is None:
+        raise ApiError(
+            404, "not_found", f"no execution {execution_id!r} exists for this API key's owner"
+        )
+    return execution
+
+
+@api.get(
+    "/executions/{execution_id}/files",
+    response={200: FileListOut, **ERRORS},
+    summary="List an execution's files",
+)
+async def list_execution_files(request: HttpRequest, execution_id: str) -> dict[str, Any]:
+    execution = await _owned_execution(request, execution_id)
+    return {"files": api_execution(execution)["files"]}
+
+
+@api.get(
+    "/executions/{execution_id}/files/{path:path}",
+    response={200: None, **ERRORS},
+    summary="Get one of an execution's files",
+    openapi_extra={"responses": {"200": {"description": "the file's bytes, as an attachment"}}},
+)
+async def get_execution_file(
+    request: HttpRequest, execution_id: str, path: str
+) -> HttpResponseBase:
+    execution = await _owned_execution(request, execution_id)
+    listed = artifacts.file_listed(execution, path)
+    if listed is None:
+        raise ApiError(404, "not_found", f"execution {execution_id} kept no file {path!r}")
+    return await sync_to_async(artifacts.file_response)(execution, listed)

@@ -12,6 +12,9 @@ stdin and stdout:
     O  stdout     a chunk of the code's stdout, as it was written   (bytes)
     E  stderr     a chunk of the code's stderr                      (bytes)
     F  result     the function's result                             (JSON)
+    D  display    one display() result, checked (bundles.py)        (JSON)
+    P  file       an output file: its path and size, or why skipped (JSON)
+    B  bytes      a piece of that file (collect.py)                 (bytes)
     X  exit       exit status, duration, timeout and OOM flags      (JSON)
 
 The supervisor runs as root with only the capabilities to drop to the sandbox user
@@ -20,8 +23,9 @@ runs as uid 1000 with none. The code can therefore neither write to the supervis
 descriptors (the container's stdout, /proc/1/fd/1) nor trace it. The worker's stdout
 and stderr are pipes read here, so nothing the code prints can forge a frame; the
 function's result arrives on a separate pipe that print() never reaches, and a script
-closes that pipe before its code runs: its exit status is the one waitpid() sees. The
-engine still treats every frame as untrusted input.
+closes that pipe before its code runs: its exit status is the one waitpid() sees.
+display() results come on a third pipe, checked here before they are framed. The engine
+still treats every frame as untrusted input.
 
 Runs under the image's own Python (Debian's), standard library only.
 """
@@ -38,6 +42,7 @@ import time
 # -I leaves this script's folder off sys.path; the agents live side by side.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nouring
+from bundles import Results
 
 # Every container pays for what its supervisor imports, so it imports only what every
 # run needs: socket and the forwarder load for a run with http.allow alone, and SIGKILL
@@ -51,6 +56,9 @@ STARTED = b"S"  # the job was handed to the worker: the user's code starts
 STDOUT = b"O"
 STDERR = b"E"
 RESULT = b"F"  # execute()'s result, as JSON
+DISPLAY = b"D"  # a display() result, checked, as JSON
+FILE = b"P"  # an output file's path and size (or why it was skipped), as JSON
+FILE_BYTES = b"B"  # a piece of that file
 EXIT = b"X"  # the summary: exit code, duration, timed out, out of memory
 FRAMES = {
     "READY": READY,
@@ -58,6 +66,9 @@ FRAMES = {
     "STDOUT": STDOUT,
     "STDERR": STDERR,
     "RESULT": RESULT,
+    "DISPLAY": DISPLAY,
+    "FILE": FILE,
+    "FILE_BYTES": FILE_BYTES,
     "EXIT": EXIT,
 }
 WORK_DIR = "/work"
@@ -184,10 +195,17 @@ def open_forwarder() -> None:
 class Worker:
     """The language worker's process, and the supervisor's ends of its pipes."""
 
-    __slots__ = ("job_w", "pid", "result_r", "stderr_r", "stdin_w", "stdout_r")
+    __slots__ = ("display_r", "job_w", "pid", "result_r", "stderr_r", "stdin_w", "stdout_r")
 
     def __init__(
-        self, pid: int, job_w: int, result_r: int, stdin_w: int, stdout_r: int, stderr_r: int
+        self,
+        pid: int,
+        job_w: int,
+        result_r: int,
+        stdin_w: int,
+        stdout_r: int,
+        stderr_r: int,
+        display_r: int,
     ) -> None:
         self.pid = pid
         self.job_w = job_w
@@ -195,6 +213,7 @@ class Worker:
         self.stdin_w = stdin_w
         self.stdout_r = stdout_r
         self.stderr_r = stderr_r
+        self.display_r = display_r
 
 
 class Ending:
@@ -216,26 +235,25 @@ def start_worker(command: list[str]) -> Worker:
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
+    display_r, display_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         become_worker(
             command,
             stdio=(stdin_r, stdout_w, stderr_w),
-            job_r=job_r,
-            result_w=result_w,
-            others=(job_w, result_r, stdin_w, stdout_r, stderr_r),
+            passed=(job_r, result_w, display_w),
+            others=(job_w, result_r, stdin_w, stdout_r, stderr_r, display_r),
         )
-    for fd in (job_r, result_w, stdin_r, stdout_w, stderr_w):
+    for fd in (job_r, result_w, stdin_r, stdout_w, stderr_w, display_w):
         os.close(fd)
-    return Worker(pid, job_w, result_r, stdin_w, stdout_r, stderr_r)
+    return Worker(pid, job_w, result_r, stdin_w, stdout_r, stderr_r, display_r)
 
 
 def become_worker(
     command: list[str],
     *,
     stdio: tuple[int, int, int],
-    job_r: int,
-    result_w: int,
+    passed: tuple[int, int, int],
     others: tuple[int, ...],
 ) -> None:
     """In the child: the sandbox user, no io_uring, its own process group, its pipes in
@@ -248,14 +266,14 @@ def become_worker(
     nouring.install()  # no io_uring for the code, on top of Docker's profile
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)
-    keep = {0, 1, 2, job_r, result_w}
+    keep = {0, 1, 2, *passed}
     for fd in (*others, *stdio):
         if fd not in keep:
             os.close(fd)
-    os.set_inheritable(job_r, True)
-    os.set_inheritable(result_w, True)
+    for fd in passed:  # the job's, the result's and display()'s, as the worker's arguments
+        os.set_inheritable(fd, True)
     os.chdir(WORK_DIR)
-    argv = [*command, str(job_r), str(result_w)]
+    argv = [*command, *(str(fd) for fd in passed)]
     os.execve(argv[0], argv, dict(os.environ))
 
 
@@ -284,7 +302,8 @@ def relay_until_done(worker: Worker, job: dict, deadline: float) -> Ending:
     the worker exits (and its pipes drain), a function returns, or the time is up."""
     streams = {worker.stdout_r: STDOUT, worker.stderr_r: STDERR}
     result = bytearray()
-    open_fds = [worker.stdout_r, worker.stderr_r, worker.result_r]
+    results = Results(DISPLAY, STDERR, job)
+    open_fds = [worker.stdout_r, worker.stderr_r, worker.result_r, worker.display_r]
     timed_out = False
     status: int | None = None
     exited_at: float | None = None
@@ -307,6 +326,8 @@ def relay_until_done(worker: Worker, job: dict, deadline: float) -> Ending:
                 open_fds.remove(fd)
             elif fd == worker.result_r:
                 result += chunk
+            elif fd == worker.display_r:
+                results.relay(chunk, send)
             else:
                 send(streams[fd], chunk)
         if status is None and job["kind"] == "function" and result_complete(result):
@@ -314,6 +335,7 @@ def relay_until_done(worker: Worker, job: dict, deadline: float) -> Ending:
             # is already in the pipes; take it, then end the worker rather than wait for
             # the interpreter to tear itself down (5-10 ms).
             exited_at = time.monotonic()
+            results.drain(worker.display_r, send)  # display() calls came before the return
             for fd in (worker.stdout_r, worker.stderr_r):
                 drain(fd, streams[fd])
             kill_worker(worker.pid)
@@ -322,16 +344,29 @@ def relay_until_done(worker: Worker, job: dict, deadline: float) -> Ending:
     if status is None:
         _, status = os.waitpid(worker.pid, 0)
         exited_at = time.monotonic()
+    results.drain(worker.display_r, send)
     return Ending(status, exited_at or time.monotonic(), timed_out, result)
 
 
-def send_summary(job: dict, ending: Ending, started: float, oom_before: int) -> None:
-    """The function's result, if it returned in time, then the exit frame."""
+def returned(job: dict, ending: Ending) -> bytes | None:
+    """The function's result, if it returned in time."""
     result = ending.result
-    exit_code, signal_number = 0, 0
     if job["kind"] == "function" and result_complete(result) and not ending.timed_out:
-        payload = bytes(result[4 : 4 + struct.unpack(">I", result[:4])[0]])
+        return bytes(result[4 : 4 + struct.unpack(">I", result[:4])[0]])
+    return None
+
+
+def send_result(job: dict, ending: Ending) -> None:
+    payload = returned(job, ending)
+    if payload is not None:
         send(RESULT, payload)
+
+
+def send_summary(job: dict, ending: Ending, started: float, oom_before: int) -> None:
+    """The exit frame: how the run ended, and when."""
+    exit_code, signal_number = 0, 0
+    payload = returned(job, ending)
+    if payload is not None:
         exit_code = result_exit_code(payload)
     elif os.WIFEXITED(ending.status):
         exit_code = os.WEXITSTATUS(ending.status)
@@ -366,6 +401,11 @@ def main() -> int:
     oom_before = oom_kills()
     started = hand_job_to_worker(worker, job, job_bytes)
     ending = relay_until_done(worker, job, deadline=started + timeout_s)
+    send_result(job, ending)
+    if job.get("output_files"):  # the files the run asked to keep, however it ended
+        import collect
+
+        collect.keep_files(WORK_DIR, job, send, uid=SANDBOX_UID)
     send_summary(job, ending, started, oom_before)
     return 0
 

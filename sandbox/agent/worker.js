@@ -2,7 +2,9 @@
 // Sandpit's Node worker for JavaScript and TypeScript: loaded before any job exists,
 // then runs exactly one. The job arrives on the descriptor named by argv[2] (a 4-byte
 // length, then JSON); a function's result leaves on argv[3], which console.log never
-// reaches. The code runs in this very process, so a run costs no Node start-up.
+// reaches; display() results leave on argv[4] (a 4-byte length, then JSON each), a
+// channel of their own that the supervisor checks. The code runs in this very process,
+// so a run costs no Node start-up.
 //
 // Both languages go through Sucrase: TypeScript loses its types, and ES module syntax
 // (import / export) becomes CommonJS, so `require` and `import` both work. The code is
@@ -17,10 +19,11 @@ const path = require('path');
 const v8 = require('v8');
 
 const SUCRASE = path.join(__dirname, 'vendor', 'sucrase.js');
-// Set by main(): the job's and the result's descriptors are the last two arguments,
-// with or without a script among them; the work folder is where the run starts.
+// Set by main(): the job's, the result's and display's descriptors are the last three
+// arguments, with or without a script among them; the work folder is where the run starts.
 let jobFd;
 let resultFd;
+let displayFd;
 let WORK_DIR;
 let vm;
 let Module;
@@ -64,7 +67,8 @@ function prepare(job) {
   for (const file of job.files || []) {
     const target = path.join(WORK_DIR, file.path);
     fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, file.contents);
+    // base64 for binary files (checked by the engine), UTF-8 text otherwise.
+    fs.writeFileSync(target, file.encoding === 'base64' ? Buffer.from(file.contents, 'base64') : file.contents);
   }
   Object.assign(process.env, job.env || {});
   // A run with http.allow may reach the network through its egress proxy, and only so.
@@ -141,6 +145,53 @@ function serialise(value) {
   }
 }
 
+// display(value): a Jupyter display_data bundle, as Deno makes one. A value with a
+// [Symbol.for('Jupyter.display')]() method gives its bundle; a plain object whose keys
+// are all mime types is one; anything else is text/plain (and application/json when
+// it serialises). Sent on the display descriptor; the supervisor checks every bundle.
+const JUPYTER_DISPLAY = Symbol.for('Jupyter.display');
+
+function isMimeBundle(value) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  const keys = Object.keys(value);
+  return keys.length > 0 && keys.every((key) => /^[a-z]+\/[^\s/]+$/.test(key));
+}
+
+function bundleOf(value) {
+  if (value !== null && value !== undefined && typeof value[JUPYTER_DISPLAY] === 'function') {
+    return value[JUPYTER_DISPLAY]();
+  }
+  if (isMimeBundle(value)) return value;
+  const data = { 'text/plain': require('util').inspect(value) };
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) data['application/json'] = JSON.parse(json);
+  } catch {}
+  return data;
+}
+
+function sendBundle(data) {
+  if (!isMimeBundle(data)) {
+    process.stderr.write('display: a Jupyter.display method must return a mime bundle\n');
+    return;
+  }
+  const body = Buffer.from(JSON.stringify({ data, metadata: {} }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length, 0);
+  writeAll(displayFd, Buffer.concat([length, body]));
+}
+
+function display(...values) {
+  const pending = [];
+  for (const value of values) {
+    const data = bundleOf(value);
+    if (data && typeof data.then === 'function') pending.push(data.then(sendBundle));
+    else sendBundle(data);
+  }
+  return pending.length ? Promise.all(pending).then(() => undefined) : undefined;
+}
+
 // The result, with the exit status the run ends with: a 4-byte length, then JSON.
 function sendResult(result, exitCode) {
   const body = Buffer.from(JSON.stringify({ ...result, exit_code: exitCode }));
@@ -202,7 +253,8 @@ function warmProcess() {
 }
 
 function main() {
-  [jobFd, resultFd] = process.argv.slice(-2).map(Number);
+  // The supervisor passes three descriptors after the worker's own arguments.
+  [jobFd, resultFd, displayFd] = process.argv.slice(-3).map(Number);
   WORK_DIR = process.cwd();
   vm = require('vm');
   Module = require('module');
@@ -212,6 +264,7 @@ function main() {
   } catch {}
   writeAll(resultFd, 'R');
   const job = readJob();
+  globalThis.display = display;
   prepare(job);
   process.on('unhandledRejection', (err) => {
     process.stderr.write(userStack(err) + '\n');

@@ -1,9 +1,9 @@
 """Sandpit's Python worker: loaded before any job exists, then runs exactly one.
 
-Started by the supervisor with two extra descriptors: the job arrives on the first (a
-4-byte length, then JSON) and the function's result leaves on the second, which the
-code's print() never reaches. The code runs in this very process, so a run costs no
-interpreter start-up.
+Started by the supervisor with three extra descriptors: the job arrives on the first
+(a 4-byte length, then JSON), the function's result leaves on the second, which the
+code's print() never reaches, and display() results on the third (display.py). The code
+runs in this very process, so a run costs no interpreter start-up.
 """
 
 import atexit
@@ -12,10 +12,11 @@ import builtins
 # Imported here so that runs do not pay for them: what most snippets reach for, and
 # costs next to nothing to load. Not asyncio (about 35 ms of CPU), inspect, dataclasses
 # or typing (about 10 ms each): every container pays for what is preloaded, and a
-# container serves one run, so only a run that uses them should (README, Benchmarks).
+# container serves one run, so only a run that uses them should (docs/benchmarks.md).
 import collections.abc
 import datetime  # noqa: F401
 import importlib
+import importlib.util
 import itertools  # noqa: F401
 import json
 import linecache
@@ -51,6 +52,12 @@ def prepare(job: dict) -> None:
     for f in job.get("files", []):
         path = os.path.join(os.getcwd(), f["path"])
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        if f.get("encoding") == "base64":  # checked by the engine
+            import base64
+
+            with open(path, "wb") as binary:
+                binary.write(base64.b64decode(f["contents"]))
+            continue
         with open(path, "w", encoding="utf-8") as out:
             out.write(f["contents"])
     os.environ.update(job.get("env", {}))
@@ -132,6 +139,7 @@ def run_function(job: dict, result_fd: int) -> int:
         print_user_traceback(exc)
         send_result(result_fd, {"status": "error", "error": one_line(exc)}, 1)
         return 1
+    display.show_open_figures()  # before the result: the run ends when it is sent
     try:
         output = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -154,10 +162,26 @@ def send_result(fd: int, result: dict, exit_code: int) -> None:
         view = view[os.write(fd, view) :]
 
 
+def load_display() -> types.ModuleType:
+    """display.py, beside this file, as the module matplotlib knows it by."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "display.py")
+    spec = importlib.util.spec_from_file_location("sandpit_display", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+display = load_display()
+
+
 def main() -> None:
     job_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
-    os.set_inheritable(job_fd, False)
-    os.set_inheritable(result_fd, False)
+    display_fd = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    for fd in (job_fd, result_fd, display_fd):
+        if fd is not None:
+            os.set_inheritable(fd, False)
     try:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(OOM_SCORE_ADJ)
@@ -166,6 +190,7 @@ def main() -> None:
     warm_up()
     os.write(result_fd, b"R")
     job = read_job(job_fd)
+    display.attach(display_fd)
     prepare(job)
     if job["kind"] == "function":
         finish(run_function(job, result_fd))
@@ -179,6 +204,7 @@ def finish(status: int) -> None:
     """Exit as the interpreter would, without tearing down every module (~8 ms)."""
     try:
         threading._shutdown()  # type: ignore[attr-defined]  # joins non-daemon threads
+        display.show_open_figures()
         atexit._run_exitfuncs()
     except SystemExit as exc:
         status = exit_status(exc)

@@ -1,0 +1,96 @@
+"""Runs' output files: kept in the artifacts storage, listed on their execution, served
+only to whoever may see the run.
+
+Stored through Django's storage API (STORAGES["artifacts"]: a folder of the state
+directory by default, any backend by setting) under a name made from the execution's
+id and a digest of the path (no name a run chose reaches the storage), and removed with
+their execution. Served as attachments that no browser renders in Sandpit's origin:
+`Content-Disposition: attachment`, `nosniff` and a CSP sandbox.
+"""
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.http import FileResponse
+
+from playground.models import Execution
+from sandbox.jobs import OutputFile
+
+log = logging.getLogger(__name__)
+SERVING_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+    "Cache-Control": "private, no-store",
+}
+
+
+def storage() -> Storage:
+    return storages["artifacts"]
+
+
+def stored_name(execution_id: str, path: str) -> str:
+    digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"executions/{execution_id}/{digest}"
+
+
+def files_store(execution_id: str, files: Iterable[OutputFile]) -> list[dict[str, Any]]:
+    """Keep a finished run's files' bytes; their listing, for the record (blocking I/O)."""
+    listed: list[dict[str, Any]] = []
+    for f in files:
+        if f.skipped:
+            listed.append({"path": f.path, "skipped": f.skipped})
+            continue
+        name = stored_name(execution_id, f.path)
+        try:
+            storage().delete(name)  # saved again after a database retry: the same bytes
+            storage().save(name, ContentFile(f.data))
+        except OSError as exc:
+            log.error("run %s: file %r could not be stored: %s", execution_id, f.path, exc)
+            listed.append({"path": f.path, "skipped": "it could not be stored"})
+            continue
+        listed.append(
+            {"path": f.path, "size": f.size, "sha256": f.sha256, "content_type": f.content_type}
+        )
+    return listed
+
+
+def files_shape(execution: Execution, base_url: str) -> list[dict[str, Any]]:
+    """The execution's `files`, each kept one with the URL it is served at."""
+    shaped = []
+    for f in execution.files:
+        entry = dict(f)
+        if not entry.get("skipped"):
+            entry["url"] = f"{base_url}/{quote(entry['path'])}"
+        shaped.append(entry)
+    return shaped
+
+
+def file_listed(execution: Execution, path: str) -> dict[str, Any] | None:
+    return next((f for f in execution.files if f["path"] == path and not f.get("skipped")), None)
+
+
+def file_response(execution: Execution, listed: dict[str, Any]) -> FileResponse:
+    """A kept file's bytes, as an attachment that runs nothing in Sandpit's origin."""
+    response = FileResponse(
+        storage().open(stored_name(execution.id, listed["path"]), "rb"),
+        as_attachment=True,
+        filename=listed["path"].rsplit("/", 1)[-1],
+        content_type=listed.get("content_type") or "application/octet-stream",
+    )
+    for name, value in SERVING_HEADERS.items():
+        response[name] = value
+    return response
+
+
+@receiver(post_delete, sender=Execution)
+def _forget_files(sender: type, instance: Execution, **kwargs: Any) -> None:
+    for f in instance.files or []:
+        if not f.get("skipped"):
+            storage().delete(stored_name(instance.id, f["path"]))
