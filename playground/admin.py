@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from playground.models import ApiKey, Execution, Secret, Tool, ToolRevision
-from playground.serializers import execution_state
-from playground.services import api_key_revoke
+from playground.runs.serializers import execution_state
+from playground.runs.services import api_key_revoke
 
 
 @admin.register(ApiKey)

@@ -5,4 +5,4 @@ class PlaygroundConfig(AppConfig):
     name = "playground"
 
     def ready(self) -> None:
-        from playground import artifacts  # noqa: F401  # its signal: files go with their run
+        from playground.runs import files  # noqa: F401  # its signal: files go with their run

@@ -11,10 +11,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from playground.cluster.lifespan import lifespan_app  # noqa: E402
 from playground.front_door import FrontDoor  # noqa: E402
-from playground.lifespan import lifespan_app  # noqa: E402
-from playground.mcp_server import PATH as MCP_PATH  # noqa: E402
-from playground.mcp_server import mcp_endpoint  # noqa: E402
+from playground.mcp.server import PATH as MCP_PATH  # noqa: E402
+from playground.mcp.server import mcp_endpoint  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
 

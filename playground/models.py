@@ -88,7 +88,7 @@ class Execution(models.Model):
     # display() results: Jupyter display_data bundles, checked by the engine.
     results = models.JSONField(default=list, blank=True)
     # Files kept by output_files: [{path, size, sha256, content_type} | {path, skipped}];
-    # their bytes are in the artifacts storage (playground/artifacts.py).
+    # their bytes are in the artifacts storage (playground/runs/files.py).
     files = models.JSONField(default=list, blank=True)
     duration_ms = models.IntegerField(null=True, blank=True)
     # Why the engine could not run it (busy, unreachable, interrupted), for people.
@@ -172,7 +172,7 @@ class Secret(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="secrets"
     )
     name = models.CharField(max_length=128)
-    # A Fernet token (playground/secret_box.py); the value is never stored in clear.
+    # A Fernet token (playground/secrets/box.py); the value is never stored in clear.
     ciphertext = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from playground.consumers import ExecutionConsumer, RevisionBuildConsumer
+from playground.web.consumers import ExecutionConsumer, RevisionBuildConsumer
 
 websocket_urlpatterns = [
     path("ws/executions/<str:execution_id>", ExecutionConsumer.as_asgi()),

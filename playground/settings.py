@@ -47,9 +47,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "playground.static_files.StaticFiles",
-    "playground.health.RequestMetrics",
-    "playground.faults.DatabaseUnavailable",
+    "playground.web.static_files.StaticFiles",
+    "playground.cluster.health.RequestMetrics",
+    "playground.cluster.faults.DatabaseUnavailable",
     "playground.api.guard.ApiBodyGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -261,12 +261,12 @@ SANDBOX_BUILD_INDEX_HOSTS = envstr("SANDBOX_BUILD_INDEX_HOSTS", "")
 # it, even when the address is loopback or private: an operator's deliberate exception.
 SANDBOX_EGRESS_PIN = envstr("SANDBOX_EGRESS_PIN", "")
 # Fernet keys for secrets at rest, comma-separated (the first encrypts); unset, one is made
-# in the state folder at first use. See playground/secret_box.py.
+# in the state folder at first use. See playground/secrets/box.py.
 SANDPIT_SECRETS_KEY = envstr("SANDPIT_SECRETS_KEY", "")
 # /metrics answers loopback only, unless this token is set: then whoever sends it.
 SANDPIT_METRICS_TOKEN = envstr("SANDPIT_METRICS_TOKEN", "")
 # Nodes heartbeat every SANDPIT_NODE_HEARTBEAT_S; one silent for SANDPIT_NODE_TIMEOUT_S is
-# dead, and a live node ends its unfinished runs (playground/nodes.py).
+# dead, and a live node ends its unfinished runs (playground/cluster/nodes.py).
 SANDPIT_NODE_HEARTBEAT_S = envfloat("SANDPIT_NODE_HEARTBEAT_S", 5.0, minimum=0.1)
 SANDPIT_NODE_TIMEOUT_S = envint("SANDPIT_NODE_TIMEOUT_S", 30, minimum=1)
 # http.allow: the ports a run may reach ("80,443"), and per run the connections open at

@@ -2,8 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from playground import health, mcp_server, tool_views, views
 from playground.api.v1 import api
+from playground.cluster import health
+from playground.mcp import server as mcp_server
+from playground.web import pages as views
+from playground.web import tool_pages as tool_views
 
 urlpatterns = [
     path("", views.home, name="home"),

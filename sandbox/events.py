@@ -2,7 +2,7 @@
 
 The engine tells a run's events to its caller's sink as they happen; a runtime build
 tells its own. Callers dispatch on the event's class; what watchers are sent is the
-playground's (playground/live_messages.py).
+playground's (playground/runs/messages.py).
 """
 
 from collections.abc import Awaitable, Callable

@@ -9,8 +9,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
-from playground import services
 from playground.models import ApiKey, Execution
+from playground.runs import services
 from sandbox.docker.connection import DockerConnection
 from sandbox.docker.runs import DockerRuns
 from sandbox.engine import Engine, EngineConfig, get_engine, use_engine
@@ -114,7 +114,7 @@ def test_the_sweeps_end_a_dead_node_s_runs_and_this_node_s_stale_ones(
 
     from django.utils import timezone
 
-    from playground import nodes
+    from playground.cluster import nodes
     from playground.models import Node
 
     settings.SANDBOX_INSTANCE = "me"

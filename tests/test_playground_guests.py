@@ -14,9 +14,9 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from playground import guests
-from playground.guests import GUEST_IDLE_DAYS, GUEST_PREFIX, guests_sweep
 from playground.models import Execution
+from playground.web import guests
+from playground.web.guests import GUEST_IDLE_DAYS, GUEST_PREFIX, guests_sweep
 from sandbox.engine import Engine
 
 RUN = {"mode": "script", "language": "python", "code": "print(1)"}
@@ -83,7 +83,7 @@ def _run(owner: User, *, days_ago: int, shared: bool = False) -> Execution:
 
 
 def _guest(*, joined_days_ago: int) -> User:
-    # As the playground makes them (playground/guests.py): no usable password.
+    # As the playground makes them (playground/web/guests.py): no usable password.
     guest = User.objects.create_user(username=f"{GUEST_PREFIX}{User.objects.count():016x}")
     guest.date_joined = timezone.now() - timedelta(days=joined_days_ago)
     guest.save()

@@ -10,9 +10,9 @@ from django.core.cache import cache
 from django.test import AsyncClient, Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from playground import services
 from playground.models import ApiKey, Execution
-from playground.serializers import execution_state
+from playground.runs import services
+from playground.runs.serializers import execution_state
 from sandbox.engine import Engine
 from sandbox.jobs import Limits
 from tests.runs import script
@@ -252,7 +252,8 @@ def test_the_admin_lists_tools_and_secrets_and_never_a_secret_s_value(
 ) -> None:
     from asgiref.sync import async_to_sync
 
-    from playground import tools, vault
+    from playground.secrets import vault
+    from playground.tools import services as tools
 
     secret = async_to_sync(vault.secret_create)(
         owner=admin_user, name="ADMIN_CANNOT_READ", value="value-the-admin-never-sees"

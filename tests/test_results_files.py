@@ -229,7 +229,7 @@ def test_a_deleted_execution_takes_its_files(
     printed = sandpit_server.manage(
         "shell",
         "-c",
-        "from playground.artifacts import storage, stored_name\n"
+        "from playground.runs.files import storage, stored_name\n"
         "from playground.models import Execution\n"
         f"name = stored_name({ran['id']!r}, 'a.txt')\n"
         "print(storage().exists(name))\n"

@@ -9,9 +9,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from playground import secret_box
 from playground.models import Secret
-from playground.secret_box import SecretBox, SecretUnreadable, configured_keys
+from playground.secrets import box as secret_box
+from playground.secrets.box import SecretBox, SecretUnreadable, configured_keys
 
 
 @pytest.fixture(autouse=True)

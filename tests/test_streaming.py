@@ -9,9 +9,9 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 
-from playground import services
 from playground.models import Execution
 from playground.routing import websocket_urlpatterns
+from playground.runs import services
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import Engine
 from sandbox.jobs import Limits
@@ -158,7 +158,7 @@ async def sync_share(execution: Execution) -> None:
 
 
 async def test_a_build_log_streams_to_its_owner_only(engine: Engine) -> None:
-    from playground.live import build_line_sink
+    from playground.runs.live import build_line_sink
     from sandbox import services as runtime_services
 
     owner = await User.objects.acreate(username="build-watcher")

@@ -15,7 +15,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest, HttpResponse
 
-from playground import services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import (
     UNAUTHORIZED,
@@ -25,9 +24,10 @@ from playground.api.errors import (
     json_not_found,
     too_large,
 )
-from playground.middleware import AsyncMiddleware
 from playground.models import ApiKey
 from playground.ratelimits import over_rate, rate_limited
+from playground.runs import services
+from playground.web.middleware import AsyncMiddleware
 
 API_PREFIX = "/v1/"
 # Where playground/front_door.py leaves the key it checked before the body was read.

@@ -6,9 +6,10 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field, StrictStr
 
+from playground.api.auth import owner_of
 from playground.api.errors import ERROR_RESPONSES, ApiError
 from playground.api.schemas import DeletedOut, LanguageName, PageQuery, StrictSchema
-from playground.live import build_line_sink
+from playground.runs.live import build_line_sink
 from sandbox import selectors
 from sandbox import services as runtime_services
 from sandbox.builds.manifests import MAX_MANIFEST_CHARS
@@ -103,7 +104,7 @@ def _runtime(runtime: Runtime) -> dict[str, Any]:
 
 
 async def _owned_runtime(request: HttpRequest, runtime_id: str) -> Runtime:
-    runtime = await selectors.runtime_get(owner=request.auth.owner, runtime_id=runtime_id)  # type: ignore[attr-defined]
+    runtime = await selectors.runtime_get(owner=owner_of(request), runtime_id=runtime_id)
     if runtime is None:
         raise ApiError(
             404, "not_found", f"no runtime {runtime_id!r} exists for this API key's owner"
@@ -114,7 +115,7 @@ async def _owned_runtime(request: HttpRequest, runtime_id: str) -> Runtime:
 @router.post("/runtimes", response={200: RuntimeOut, **ERRORS}, summary="Create a runtime")
 async def create_runtime(request: HttpRequest, body: RuntimeIn) -> dict[str, Any]:
     runtime = await runtime_services.runtime_create(
-        owner=request.auth.owner,  # type: ignore[attr-defined]
+        owner=owner_of(request),
         name=body.name,
         language=body.language,
         manifest_name=body.manifest_file.name,
@@ -129,7 +130,7 @@ async def create_runtime(request: HttpRequest, body: RuntimeIn) -> dict[str, Any
 @router.get("/runtimes", response={200: RuntimeListOut, **ERRORS}, summary="List runtimes")
 async def list_runtimes(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     runtimes = await selectors.runtime_list(
-        owner=request.auth.owner,  # type: ignore[attr-defined]
+        owner=owner_of(request),
         limit=query.limit,
         starting_after=query.starting_after,
     )

@@ -7,7 +7,7 @@ from django.conf import settings
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
-from playground.selectors import MAX_PAGE
+from playground.runs.selectors import MAX_PAGE
 from sandbox import limits
 from sandbox.jobs import File, Job, JobKind, Limits
 from sandbox.languages import Language

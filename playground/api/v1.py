@@ -1,45 +1,16 @@
-"""The /v1 endpoints: parse, authorise, call one service, shape the response."""
+"""The /v1 API: one NinjaAPI, its key, its body parser and error shape, and a router
+per resource (executions, runtimes, tools, secrets), each parsing, authorising, calling
+one service and shaping the response."""
 
-from typing import Any
+from ninja import NinjaAPI
 
-from asgiref.sync import sync_to_async
-from django.http import HttpRequest
-from django.http.response import HttpResponseBase
-from ninja import NinjaAPI, Query, Schema
-from ninja.security import HttpBearer
-
-from playground import artifacts, intake, selectors, services
+from playground.api.auth import ApiKeyAuth
 from playground.api.bodies import JsonParser
-from playground.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from playground.api.errors import install_error_handlers
+from playground.api.executions import router as executions_router
 from playground.api.runtimes import router as runtimes_router
-from playground.api.schemas import (
-    ExecuteFunctionIn,
-    ExecuteFunctionOut,
-    ExecuteIn,
-    ExecuteOut,
-    ExecutionListOut,
-    ExecutionOut,
-    FileOut,
-    PageQuery,
-)
+from playground.api.secrets import router as secrets_router
 from playground.api.tools import router as tools_router
-from playground.models import ApiKey, Execution
-from playground.serializers import (
-    api_execution,
-    execute_response,
-    execution_state,
-    function_response,
-)
-
-ERRORS = ERROR_RESPONSES
-
-
-class ApiKeyAuth(HttpBearer):
-    async def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        # ApiBodyGuard already looked the key up for POSTs.
-        known: ApiKey | None = getattr(request, "sandpit_api_key", None)
-        return known or await services.api_key_authenticate(key=token)
-
 
 api = NinjaAPI(
     title="Sandpit",
@@ -52,96 +23,5 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 install_error_handlers(api)
-api.add_router("/", runtimes_router)
-api.add_router("/", tools_router)
-
-
-def _owner(request: HttpRequest) -> Any:
-    api_key: ApiKey = request.auth  # type: ignore[attr-defined]
-    return api_key.owner
-
-
-@api.post("/execute", response={200: ExecuteOut, **ERRORS}, summary="Run a script")
-async def execute(request: HttpRequest, body: ExecuteIn) -> dict[str, Any]:
-    caller = intake.api_caller(_owner(request))
-    submission = await intake.submission(caller, body, Execution.Kind.SCRIPT)
-    execution = await services.execution_run(submission)
-    return execute_response(execution_state(execution))
-
-
-@api.post(
-    "/execute-function", response={200: ExecuteFunctionOut, **ERRORS}, summary="Run a function"
-)
-async def execute_function(request: HttpRequest, body: ExecuteFunctionIn) -> dict[str, Any]:
-    caller = intake.api_caller(_owner(request))
-    submission = await intake.submission(caller, body, Execution.Kind.FUNCTION)
-    execution = await services.execution_run(submission)
-    return function_response(execution_state(execution))
-
-
-class ExecutionListQuery(PageQuery):
-    only_non_zero_exit_codes: bool = False
-
-
-@api.get("/executions", response={200: ExecutionListOut, **ERRORS}, summary="List executions")
-async def list_executions(request: HttpRequest, query: Query[ExecutionListQuery]) -> dict[str, Any]:
-    executions = await selectors.execution_list(
-        owner=_owner(request),
-        limit=query.limit,
-        starting_after=query.starting_after,
-        only_non_zero_exit_codes=query.only_non_zero_exit_codes,
-    )
-    return {"data": [api_execution(e) for e in executions]}
-
-
-@api.get(
-    "/executions/{execution_id}",
-    response={200: ExecutionOut, **ERRORS},
-    summary="Get an execution",
-)
-async def get_execution(request: HttpRequest, execution_id: str) -> dict[str, Any]:
-    execution = await selectors.execution_get(owner=_owner(request), execution_id=execution_id)
-    if execution is None:
-        raise ApiError(
-            404, "not_found", f"no execution {execution_id!r} exists for this API key's owner"
-        )
-    return api_execution(execution)
-
-
-class FileListOut(Schema):
-    files: list[FileOut]
-
-
-async def _owned_execution(request: HttpRequest, execution_id: str) -> Execution:
-    execution = await selectors.execution_get(owner=_owner(request), execution_id=execution_id)
-    if execution is None:
-        raise ApiError(
-            404, "not_found", f"no execution {execution_id!r} exists for this API key's owner"
-        )
-    return execution
-
-
-@api.get(
-    "/executions/{execution_id}/files",
-    response={200: FileListOut, **ERRORS},
-    summary="List an execution's files",
-)
-async def list_execution_files(request: HttpRequest, execution_id: str) -> dict[str, Any]:
-    execution = await _owned_execution(request, execution_id)
-    return {"files": api_execution(execution)["files"]}
-
-
-@api.get(
-    "/executions/{execution_id}/files/{path:path}",
-    response={200: None, **ERRORS},
-    summary="Get one of an execution's files",
-    openapi_extra={"responses": {"200": {"description": "the file's bytes, as an attachment"}}},
-)
-async def get_execution_file(
-    request: HttpRequest, execution_id: str, path: str
-) -> HttpResponseBase:
-    execution = await _owned_execution(request, execution_id)
-    listed = artifacts.file_listed(execution, path)
-    if listed is None:
-        raise ApiError(404, "not_found", f"execution {execution_id} kept no file {path!r}")
-    return await sync_to_async(artifacts.file_response)(execution, listed)
+for router in (executions_router, runtimes_router, tools_router, secrets_router):
+    api.add_router("/", router)

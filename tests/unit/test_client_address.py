@@ -5,7 +5,7 @@ import ipaddress
 from django.test import RequestFactory
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from playground.guests import client_address
+from playground.web.guests import client_address
 
 
 def _request(peer: str, forwarded: str) -> object:

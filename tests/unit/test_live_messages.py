@@ -2,7 +2,7 @@
 
 import pytest
 
-from playground.live_messages import (
+from playground.runs.messages import (
     BuildFinished,
     BuildLine,
     Finished,
@@ -17,7 +17,7 @@ from playground.live_messages import (
     run_message,
     watcher_message,
 )
-from playground.runlog import snapshot_of
+from playground.runs.runlog import snapshot_of
 from sandbox.events import BuildFinishedEvent, BuildLineEvent, OutputEvent, StatusEvent
 
 

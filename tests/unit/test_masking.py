@@ -1,6 +1,6 @@
 """What is kept of a request: no credential, and no more than a budget of bytes."""
 
-from playground.masking import MASK, mask_request, trim_request
+from playground.runs.masking import MASK, mask_request, trim_request
 
 
 def test_credentials_and_env_values_are_masked() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from referencing.exceptions import Unresolvable
 
-from playground import schema_checks
-from playground.schema_checks import Checkers, input_problem, schema_problem
+from playground.tools import schema_checks
+from playground.tools.schema_checks import Checkers, input_problem, schema_problem
 
 # Python's re backtracks on this for hours, holding the GIL.
 CATASTROPHIC = {"type": "string", "pattern": "^(a+)+$"}

@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from playground.secret_box import SecretBox, SecretUnreadable, configured_keys
+from playground.secrets.box import SecretBox, SecretUnreadable, configured_keys
 
 
 def test_a_sealed_value_is_not_in_clear_and_opens_with_its_key() -> None:

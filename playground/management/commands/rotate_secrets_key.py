@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from playground.models import Secret
-from playground.secret_box import SecretBox, configured_keys, key_file, write_key_file
+from playground.secrets.box import SecretBox, configured_keys, key_file, write_key_file
 
 
 class Command(BaseCommand):

@@ -11,11 +11,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
-from playground import intake, services, vault
-from playground import tools as tool_services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
 from playground.models import Execution, Secret, Tool, ToolRevision
+from playground.runs import intake, services
+from playground.runs.selectors import owned_tools
+from playground.secrets import vault
+from playground.tools import services as tool_services
 from sandbox.errors import EngineError, Invalid
 from sandbox.languages import LANGUAGES
 
@@ -24,11 +26,7 @@ TRY_IT_MAX_ELEMENTS = 10_000
 
 
 def _tool(request: HttpRequest, tool_id: str) -> Tool:
-    tool = (
-        Tool.objects.select_related("current_revision", "owner")
-        .filter(owner_id=request.user.pk, id=tool_id)
-        .first()
-    )
+    tool = owned_tools(request.user.pk).filter(id=tool_id).first()
     if tool is None:
         raise Http404("no such tool")
     return tool

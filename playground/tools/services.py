@@ -2,7 +2,7 @@
 
 Every change is a new revision; the tool's current revision is what runs unless a call
 names another. A call's input is checked against its revision's schema before anything
-runs, and its secrets are resolved on the host at run time (playground/vault.py).
+runs, and its secrets are resolved on the host at run time (playground/secrets/vault.py).
 """
 
 from collections.abc import Mapping
@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from playground.models import Tool, ToolRevision
-from playground.schema_checks import Problem, checkers, input_problem, schema_problem
+from playground.tools.schema_checks import Problem, checkers, input_problem, schema_problem
 from sandbox.errors import Invalid
 from sandbox.languages import LANGUAGES, names
 from sandbox.models import RuntimeRevision

@@ -28,7 +28,7 @@ from sandbox.events import (
 EXECUTION_EVENT = "execution.event"  # ExecutionConsumer.execution_event
 EXECUTION_UNSHARED = "execution.unshared"  # ExecutionConsumer.execution_unshared
 BUILD_EVENT = "build.event"  # RevisionBuildConsumer.build_event
-RUN_STOP = "run.stop"  # a node's stop requests (playground/nodes.py)
+RUN_STOP = "run.stop"  # a node's stop requests (playground/cluster/nodes.py)
 # The number of a Finished told by a sweep, not by the run's node: after every other.
 FINAL_SEQ = 2**53
 

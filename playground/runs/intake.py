@@ -26,12 +26,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from pydantic import BaseModel, ValidationError
 
-from playground import vault
 from playground.api.errors import field_of, validation_error
 from playground.api.schemas import ExecuteFunctionIn, ExecuteIn, LimitsIn, RunIn, ToolExecIn
 from playground.models import Execution, Tool, ToolRevision
-from playground.services import Submission
-from playground.tools import check_input, revision_of
+from playground.runs.services import Submission
+from playground.secrets import vault
+from playground.tools.services import check_input, revision_of
 from sandbox.errors import JobInvalid
 from sandbox.jobs import Job, JobKind, Limits, validate_job
 from sandbox.languages import Language

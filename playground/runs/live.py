@@ -15,8 +15,9 @@ from typing import Any
 from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
-from playground import runlog
-from playground.live_messages import (
+from playground.models import Execution
+from playground.runs import runlog
+from playground.runs.messages import (
     BUILD_EVENT,
     EXECUTION_EVENT,
     EXECUTION_UNSHARED,
@@ -26,8 +27,7 @@ from playground.live_messages import (
     numbered,
     of_build_event,
 )
-from playground.models import Execution
-from playground.serializers import execution_state
+from playground.runs.serializers import execution_state
 from sandbox.errors import EngineError, JobInvalid
 from sandbox.events import BuildEvent, EventSink, OutputEvent, RunEvent, StatusEvent, Stream
 

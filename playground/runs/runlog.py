@@ -3,7 +3,7 @@
 The node running a run appends each numbered event; a watcher who joins on another node
 replays the list into a snapshot, then takes the live events after its last number, so
 that none is lost or doubled. Without REDIS_URL there is one node, and its own memory
-(playground/live.py) is the whole story. Redis going away costs the replay, never the
+(playground/runs/live.py) is the whole story. Redis going away costs the replay, never the
 run: errors here are logged and swallowed.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from playground.live_messages import Output, RunMessage, Snapshot, Status, run_message
+from playground.runs.messages import Output, RunMessage, Snapshot, Status, run_message
 
 log = logging.getLogger(__name__)
 # A run's events are kept this long after its last one: past any run's time limit.

@@ -9,10 +9,10 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from redis.exceptions import RedisError
 
-from playground import runlog, services
-from playground.guests import viewer_id
-from playground.live import build_group_name, group_name, live_runs
-from playground.live_messages import (
+from playground.models import Execution
+from playground.runs import runlog, services
+from playground.runs.live import build_group_name, group_name, live_runs
+from playground.runs.messages import (
     BuildFinished,
     BuildLine,
     BuildSnapshot,
@@ -22,9 +22,9 @@ from playground.live_messages import (
     run_message,
     watcher_message,
 )
-from playground.models import Execution
-from playground.selectors import aexecution_visible
-from playground.serializers import execution_state
+from playground.runs.selectors import aexecution_visible
+from playground.runs.serializers import execution_state
+from playground.web.guests import viewer_id
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.models import RuntimeRevision
 

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from playground.middleware import AsyncMiddleware, GetResponse
+from playground.web.middleware import AsyncMiddleware, GetResponse
 
 
 class StaticFiles(AsyncMiddleware):

@@ -17,16 +17,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
-from playground import artifacts, services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
 from playground.api.guard import read_body
-from playground.guests import aplayground_owner, client_address, is_guest, viewer_id
-from playground.intake import Via, api_caller, guest_caller, submission
 from playground.models import ApiKey, Execution
 from playground.ratelimits import refuse_over_rate
-from playground.selectors import execution_visible
-from playground.serializers import execution_state
+from playground.runs import files as artifacts
+from playground.runs import services
+from playground.runs.intake import Via, api_caller, guest_caller, submission
+from playground.runs.selectors import execution_visible
+from playground.runs.serializers import execution_state
+from playground.web.guests import aplayground_owner, client_address, is_guest, viewer_id
 from sandbox import limits
 from sandbox.errors import EngineError, Invalid, JobInvalid
 from sandbox.languages import LANGUAGES

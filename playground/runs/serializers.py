@@ -8,8 +8,8 @@ only the API, to the run's owner, adds the (masked) request.
 
 from typing import Any
 
-from playground.artifacts import files_shape
 from playground.models import Execution
+from playground.runs.files import files_shape
 
 NO_EXIT_CODE = -1
 

@@ -13,9 +13,9 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from playground.masking import SECRET_AUTH_FIELDS
 from playground.models import Secret
-from playground.secret_box import secret_box
+from playground.runs.masking import SECRET_AUTH_FIELDS
+from playground.secrets.box import secret_box
 from sandbox.errors import Invalid, JobInvalid, NameTaken
 from sandbox.pagination import newest_first
 

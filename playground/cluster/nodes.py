@@ -18,11 +18,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from playground.guests import guests_sweep
-from playground.live import broadcast
-from playground.live_messages import FINAL_SEQ, RUN_STOP, Finished
 from playground.models import Execution, Node
-from playground.serializers import execution_state
+from playground.runs.live import broadcast
+from playground.runs.messages import FINAL_SEQ, RUN_STOP, Finished
+from playground.runs.serializers import execution_state
+from playground.web.guests import guests_sweep
 from sandbox.engine import get_engine
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ async def heartbeat_forever() -> None:
 
 
 async def sweep_guests_forever() -> None:
-    """Now and then, delete the guests nobody can be any more (playground/guests.py)."""
+    """Now and then, delete the guests nobody can be any more (playground/web/guests.py)."""
     while True:
         try:
             await sync_to_async(guests_sweep)()

@@ -23,14 +23,15 @@ from jsonschema.exceptions import best_match
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from playground import intake, services
-from playground import tools as tool_services
 from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
 from playground.api.guard import SCOPE_API_KEY, bearer_of, key_in_use
 from playground.front_door import respond, www_authenticate
 from playground.models import Execution, Tool
-from playground.serializers import api_file, execution_state
+from playground.runs import intake, services
+from playground.runs.selectors import owned_tools, tool_get
+from playground.runs.serializers import api_file, execution_state
+from playground.tools import services as tool_services
 from sandbox.errors import EngineError, Invalid
 from sandbox.languages import LANGUAGES
 
@@ -120,8 +121,7 @@ def mcp_name(tool: Tool, taken: set[str]) -> str:
 async def _saved_tools(owner: User) -> dict[str, Tool]:
     taken = set(BUILT_IN)
     found: dict[str, Tool] = {}
-    query = Tool.objects.filter(owner=owner).select_related("current_revision", "owner")
-    async for tool in query.order_by("id"):
+    async for tool in owned_tools(owner.pk).order_by("id"):
         name = mcp_name(tool, taken)
         taken.add(name)
         found[name] = tool
@@ -147,7 +147,7 @@ def listed_schema(schema: Any) -> dict[str, Any] | None:
     """A saved tool's input schema as MCP requires one, `"type": "object"` at its top, or
     None when it admits no object.
 
-    Tools saved before that rule was enforced (playground/tools.py) may lack the keyword:
+    Tools saved before that rule was enforced (playground/tools/services.py) may lack the keyword:
     one that admits objects is listed with it, since an MCP call's arguments are always
     an object. One that admits none could never be called, and is left out; listing its
     schema as it is would make clients refuse the whole list, every other tool with it.
@@ -222,11 +222,7 @@ async def _manage(owner: User, name: str, arguments: dict[str, Any]) -> dict[str
             ),
         )
     else:
-        found = (
-            await Tool.objects.select_related("current_revision", "owner")
-            .filter(owner=owner, id=arguments.get("tool_id"))
-            .afirst()
-        )
+        found = await tool_get(owner=owner, tool_id=arguments.get("tool_id"))
         if found is None:
             raise Invalid("tool_id", f"no tool {arguments.get('tool_id')!r} of yours")
         tool = await tool_services.tool_update(tool=found, changes=fields)

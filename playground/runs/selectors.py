@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import QuerySet
 
 from playground.models import Execution, Tool
 from sandbox.pagination import newest_first
@@ -39,12 +40,23 @@ async def execution_list(
     return page
 
 
+def owned_tools(owner_id: int | None) -> "QuerySet[Tool]":
+    """An owner's tools, each with its current revision: every read of tools starts here."""
+    return Tool.objects.filter(owner_id=owner_id).select_related("current_revision", "owner")
+
+
+async def tool_get(*, owner: User, tool_id: object) -> Tool | None:
+    """One of the owner's tools, or None (another owner's is None too)."""
+    if not isinstance(tool_id, str):
+        return None
+    return await owned_tools(owner.pk).filter(id=tool_id).afirst()
+
+
 async def tool_list(
     *, owner: User, limit: int = MAX_PAGE, starting_after: str | None = None
 ) -> list[Tool]:
     """Newest first; `starting_after` is the last id of the previous page (pagination.py)."""
-    tools = Tool.objects.filter(owner=owner).select_related("current_revision")
-    page = await newest_first(tools, starting_after=starting_after)
+    page = await newest_first(owned_tools(owner.pk), starting_after=starting_after)
     return [t async for t in page[: min(limit, MAX_PAGE)]]
 
 

@@ -12,11 +12,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from playground.api.bodies import parsers
-from playground.live import build_line_sink
-from playground.mcp_server import mcp_endpoint
-from playground.nodes import membership
-from playground.schema_checks import checkers
-from playground.services import executions_fail_interrupted
+from playground.cluster.nodes import membership
+from playground.mcp.server import mcp_endpoint
+from playground.runs.live import build_line_sink
+from playground.runs.services import executions_fail_interrupted
+from playground.tools.schema_checks import checkers
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError

@@ -14,11 +14,11 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
-from playground import artifacts
-from playground.live import announce_unshared, live_runs
-from playground.masking import mask_request, trim_request
+from playground.cluster.nodes import ask_to_stop
 from playground.models import ApiKey, Execution
-from playground.nodes import ask_to_stop
+from playground.runs import files as artifacts
+from playground.runs.live import announce_unshared, live_runs
+from playground.runs.masking import mask_request, trim_request
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
 from sandbox.events import EventSink, RunEvent, StatusEvent
@@ -81,7 +81,7 @@ async def api_key_authenticate(*, key: str) -> ApiKey | None:
 
 
 async def execution_prepare(*, owner: User, job: Job, runtime_revision_id: str | None) -> Job:
-    """The job (checked by playground/intake.py) on its runtime revision's image, when it
+    """The job (checked by playground/runs/intake.py) on its runtime revision's image, when it
     names one.
 
     Raises JobInvalid, naming the field, for a revision that is unknown, another owner's,
@@ -207,7 +207,7 @@ async def save_retrying(execution: Execution) -> None:
 
 
 async def execution_accept(submission: Submission) -> tuple[Execution, Job]:
-    """Put the job (from playground/intake.py) on its revision's image, and record it as
+    """Put the job (from playground/runs/intake.py) on its revision's image, and record it as
     queued.
 
     A run the engine would refuse as busy is refused before it is recorded.

@@ -19,8 +19,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
 
 from playground.api.guard import bearer_token
-from playground.guests import client_address, is_trusted_proxy
-from playground.middleware import AsyncMiddleware
+from playground.web.guests import client_address, is_trusted_proxy
+from playground.web.middleware import AsyncMiddleware
 from sandbox.engine import get_engine
 
 CHECK_TIMEOUT_S = 3.0

@@ -1,0 +1,1 @@
+"""Secrets: values runs use and nobody reads back, encrypted at rest."""

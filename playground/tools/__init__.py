@@ -1,0 +1,1 @@
+"""Tools: saved, versioned functions, and the checks of their schemas and inputs."""

@@ -1,0 +1,2 @@
+"""The playground's pages, its run endpoint, WebSocket consumers, guests and the site's
+middleware."""
