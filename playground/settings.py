@@ -280,3 +280,14 @@ SANDBOX_EGRESS_CA_BUNDLE = envstr("SANDBOX_EGRESS_CA_BUNDLE", "")
 SANDBOX_RUNTIME_POOL_SIZE = envint("SANDBOX_RUNTIME_POOL_SIZE", 1, minimum=0)
 SANDBOX_RUNTIME_POOL_MAX = envint("SANDBOX_RUNTIME_POOL_MAX", 4, minimum=0)
 SANDBOX_RUNTIME_POOL_IDLE_S = envint("SANDBOX_RUNTIME_POOL_IDLE_S", 300, minimum=10)
+
+# --- Sessions (playground/sessions/, sandbox/sessions.py) ---------------------------
+# Live sessions (ready, busy or paused) one owner may have; past it, a 429.
+SANDPIT_SESSIONS_PER_OWNER = envint("SANDPIT_SESSIONS_PER_OWNER", 4, minimum=1)
+# Paused sessions keep their saved files this long, then end.
+SANDPIT_SESSION_RETENTION_DAYS = envint("SANDPIT_SESSION_RETENTION_DAYS", 7, minimum=1)
+# Sessions' sandboxes one node holds at once (each keeps its memory); past it, a 503.
+SANDBOX_MAX_SESSIONS = envint("SANDBOX_MAX_SESSIONS", 32, minimum=1)
+# A paused session's sandbox stays frozen this long (its memory kept, no CPU), so that
+# waking it soon keeps the interpreter's state; then only its saved files are kept.
+SANDBOX_SESSION_FROZEN_S = envint("SANDBOX_SESSION_FROZEN_S", 120, minimum=0)

@@ -80,6 +80,15 @@ class RunSandboxes(Protocol):
         """Kill and remove; a sandbox already gone is fine."""
         ...
 
+    async def freeze_sandbox(self, sandbox_id: str) -> None:
+        """Stop every process of the sandbox where it stands, its memory kept (a paused
+        session's, for a while)."""
+        ...
+
+    async def thaw_sandbox(self, sandbox_id: str) -> None:
+        """Let a frozen sandbox's processes go on from where they stood."""
+        ...
+
     async def remove_leftovers(self) -> int:
         """Remove what an earlier server of this instance left running; how many."""
         ...

@@ -38,6 +38,7 @@ from sandbox.results import (
     parse_summary,
     run_result,
 )
+from sandbox.sessions import SessionHost
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ class EngineConfig:
     runtime_pool_max: int = 4
     runtime_pool_idle_s: int = 300
     max_runs_per_tenant: int = 0
+    # Sessions' sandboxes held at once (running, or frozen while paused), and how long
+    # a paused session's sandbox stays frozen before only its files are kept.
+    max_sessions: int = 32
+    session_frozen_s: int = 120
     egress: EgressSettings = field(default_factory=EgressSettings)
     output_caps: OutputCaps = field(default_factory=OutputCaps)
 
@@ -90,6 +95,8 @@ class EngineConfig:
             ),
             runtime_pool_idle_s=settings.SANDBOX_RUNTIME_POOL_IDLE_S,
             max_runs_per_tenant=settings.SANDBOX_MAX_RUNS_PER_TENANT,
+            max_sessions=settings.SANDBOX_MAX_SESSIONS,
+            session_frozen_s=settings.SANDBOX_SESSION_FROZEN_S,
             output_caps=OutputCaps(
                 results_max=settings.SANDBOX_RESULTS_MAX,
                 results_max_bytes=settings.SANDBOX_RESULTS_MAX_BYTES,
@@ -138,6 +145,8 @@ class Engine:
             or config.max_concurrent_runs + config.max_queued_runs,
         )
         self._running: dict[str, Sandbox] = {}
+        # Sandboxes kept for sessions, each serving one session's calls (sessions.py).
+        self.sessions = SessionHost(self)
         self._started = False
         self._start_lock = asyncio.Lock()
         self._janitor: asyncio.Task[None] | None = None
@@ -155,12 +164,14 @@ class Engine:
             self._started = True
             base = images.base_image_tag()
             for family in Family:
-                self._pool(base, family).warm_up()
+                self.pool_for(base, family).warm_up()
+            self.sessions.start()
             self._janitor = asyncio.get_running_loop().create_task(self._stop_idle_pools())
 
     async def close(self) -> None:
         if self._janitor is not None:
             self._janitor.cancel()
+        await self.sessions.close()
         for pool in self._pools.values():
             await pool.close()
         self._pools.clear()
@@ -189,14 +200,15 @@ class Engine:
         await self.factory.drain()
 
     def running_ids(self) -> set[str]:
-        """The run ids of the runs going on in this engine now."""
-        return set(self._running)
+        """The run ids of the runs (and sessions' calls) going on in this engine now."""
+        return set(self._running) | set(self.sessions.call_ids())
 
     def pools(self) -> list[WarmPool]:
         """The warm pools there are now: the base image's, and those of runtimes in use."""
         return list(self._pools.values())
 
-    def _pool(self, image: str, family: Family) -> WarmPool:
+    def pool_for(self, image: str, family: Family) -> WarmPool:
+        """The warm pool of an image and language family, made on first use."""
         pool = self._pools.get((image, family))
         if pool is None:
             spec = SandboxSpec(
@@ -229,7 +241,7 @@ class Engine:
         await self.start()
         async with self.admission.slot(job.tenant):
             await emit(StatusEvent("starting"))
-            pool = self._pool(job.image or images.base_image_tag(), job.language.family)
+            pool = self.pool_for(job.image or images.base_image_tag(), job.language.family)
             sandbox = await pool.acquire()
             if job.run_id:
                 self._running[job.run_id] = sandbox
@@ -245,7 +257,11 @@ class Engine:
                 self.factory.dispose(sandbox)
 
     async def stop(self, run_id: str) -> bool:
-        """Kill a run that is going; False when no such run is going here."""
+        """Kill a run that is going (a session's call is interrupted instead, its state
+        kept); False when no such run is going here."""
+        session_id = self.sessions.call_ids().get(run_id)
+        if session_id is not None:
+            return await self.sessions.interrupt(session_id)
         sandbox = self._running.get(run_id)
         if sandbox is None:
             return False

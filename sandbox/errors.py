@@ -57,3 +57,37 @@ class RuntimeInvalid(Invalid):
 
 class NameTaken(Invalid):
     """The owner already has one of that name (a secret): a 409, naming the field."""
+
+
+class SessionError(Exception):
+    """A session request that cannot be served as asked; `status` and `code` are its
+    answer (the API's one error shape)."""
+
+    status = 409
+    code = "session_error"
+
+
+class SessionBusy(SessionError):
+    """A call, pause or resume of this session is going on: one at a time."""
+
+    code = "session_busy"
+
+
+class SessionEnded(SessionError):
+    """The session has ended: nothing more runs in it."""
+
+    code = "session_ended"
+
+
+class TooManySessions(SessionError):
+    """The owner has as many live sessions as one owner may: end one first."""
+
+    status = 429
+    code = "too_many_sessions"
+
+
+class SessionElsewhere(SessionError):
+    """The session's sandbox is on another node of the cluster."""
+
+    status = 503
+    code = "session_elsewhere"

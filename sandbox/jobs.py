@@ -17,6 +17,9 @@ from sandbox.languages import Language
 class JobKind(StrEnum):
     SCRIPT = "script"
     FUNCTION = "function"
+    # A session's opening (its env, files and egress; no code), then each of its cells.
+    SESSION = "session"
+    CELL = "cell"
 
 
 class RunStatus(StrEnum):
@@ -97,10 +100,12 @@ class Job:
     # Glob patterns, relative to the working directory, of files to keep after the run.
     output_files: Sequence[str] = ()
 
-    def to_wire(self, caps: OutputCaps = OutputCaps()) -> bytes:
-        """The one message the supervisor inside the container receives."""
+    def to_wire(self, caps: OutputCaps = OutputCaps(), **more: Any) -> bytes:
+        """The message the supervisor inside the container receives (a run's only one;
+        a session's first, or one of its cells)."""
         return json.dumps(
             {
+                **more,
                 "kind": self.kind.value,
                 "language": self.language.value,
                 "code": self.code,
@@ -143,6 +148,10 @@ class RunResult:
     results: list[dict[str, Any]] = field(default_factory=list)
     # Files kept after the run, as output_files asked.
     files: list[OutputFile] = field(default_factory=list)
+    # A session's call that raised: {name, value, traceback: [lines]}, as Jupyter's error.
+    error: dict[str, Any] | None = None
+    # Why the session cannot go on after this call ("" when it can).
+    session_ended: str = ""
 
 
 def _utf8_len(text: str) -> int:

@@ -75,3 +75,23 @@ OUTPUT_FILE_PATTERNS_MAX = 16
 OUTPUT_FILES_MAX = 32
 OUTPUT_FILE_MAX_BYTES = 10 * 1024 * 1024
 OUTPUT_FILES_MAX_BYTES = 32 * 1024 * 1024
+
+# Sessions (sandbox/sessions.py). A session idle this long pauses by itself, unless it
+# asks otherwise within the range (the API's contract).
+SESSION_IDLE_TIMEOUT_S = 600
+SESSION_MIN_IDLE_TIMEOUT_S = 10
+SESSION_MAX_IDLE_TIMEOUT_S = 86_400
+# An interrupted call (its time is up, or its owner asked) has this long to stop before
+# its worker is killed and the session ended: KeyboardInterrupt unwinds in microseconds,
+# code that ignores SIGINT or is stuck in C never does. The agent's session.py says the
+# same (INTERRUPT_GRACE_S).
+SESSION_INTERRUPT_GRACE_S = 1.0
+# A session's sandbox writes its files (or restores saved ones) within this, plus a
+# second a MiB restored.
+SESSION_OPEN_TIMEOUT_S = 30.0
+# A pause saves the working directory within this. What it saves is bounded by the
+# working directory's own tmpfs, plus what a tar adds to it (headers, padding).
+SESSION_SAVE_TIMEOUT_S = 60.0
+SESSION_SAVED_MAX_BYTES = (WORK_DIR_MIB + 8) * 1024 * 1024
+# How often frozen sessions are looked at, to let go of those frozen long enough.
+SESSION_JANITOR_INTERVAL_S = 1.0

@@ -23,6 +23,7 @@ class Frame(bytes, Enum):
     DISPLAY = b"D"
     FILE = b"P"
     FILE_BYTES = b"B"
+    SAVED = b"T"
     EXIT = b"X"
 
 

@@ -69,6 +69,7 @@ class FakeRunSandboxes:
         self.started = 0
         self.removed: list[str] = []
         self.memory: dict[str, int] = {}
+        self.frozen: set[str] = set()
         self._sandboxes: dict[str, tuple[asyncio.Task[None], socket.socket]] = {}
         self._ids = itertools.count(1)
 
@@ -95,6 +96,12 @@ class FakeRunSandboxes:
             task.cancel()
             sock.close()
             self.removed.append(sandbox_id)
+
+    async def freeze_sandbox(self, sandbox_id: str) -> None:
+        self.frozen.add(sandbox_id)
+
+    async def thaw_sandbox(self, sandbox_id: str) -> None:
+        self.frozen.discard(sandbox_id)
 
     async def remove_leftovers(self) -> int:
         return 0

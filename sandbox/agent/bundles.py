@@ -80,14 +80,17 @@ class Results:
     def drain(self, fd: int, send: Send) -> None:
         """Relay what the pipe holds now, without waiting for more."""
         os.set_blocking(fd, False)
-        while True:
-            try:
-                chunk = os.read(fd, READ_CHUNK_BYTES)
-            except BlockingIOError:
-                return
-            if not chunk:
-                return
-            self.relay(chunk, send)
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, READ_CHUNK_BYTES)
+                except BlockingIOError:
+                    return
+                if not chunk:
+                    return
+                self.relay(chunk, send)
+        finally:
+            os.set_blocking(fd, True)  # a session's pipe is read again by its next cell
 
     def take(self, chunk: bytes) -> tuple[list[bytes], list[str]]:
         if self.broken:

@@ -4,7 +4,8 @@ It starts the language worker at once, so the interpreter is loaded and waiting 
 any job exists, then speaks one framed protocol with the engine over the container's
 stdin and stdout:
 
-  engine -> supervisor  one job: 4-byte big-endian length, then JSON
+  engine -> supervisor  one job: 4-byte big-endian length, then JSON (a session
+                        sends more: session.py)
   supervisor -> engine  frames: 1 type byte, 4-byte big-endian length, payload
 
     R  ready      the worker is loaded and waiting for a job        (empty)
@@ -15,6 +16,7 @@ stdin and stdout:
     D  display    one display() result, checked (bundles.py)        (JSON)
     P  file       an output file: its path and size, or why skipped (JSON)
     B  bytes      a piece of that file (collect.py)                 (bytes)
+    T  saved      a piece of a session's working directory (a tar)  (bytes)
     X  exit       exit status, duration, timeout and OOM flags      (JSON)
 
 The supervisor runs as root with only the capabilities to drop to the sandbox user
@@ -43,83 +45,34 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nouring
 from bundles import Results
+from channel import (
+    DISPLAY,
+    EXIT,
+    FRAMES,  # noqa: F401  (tests/unit/test_protocol.py reads it here)
+    READ_CHUNK_BYTES,
+    READY,
+    RESULT,
+    STARTED,
+    STDERR,
+    STDOUT,
+    drain,
+    framed,
+    kill_worker,
+    oom_kills,
+    read_message,
+    send,
+    write_in_background,
+)
 
-# Every container pays for what its supervisor imports, so it imports only what every
-# run needs: socket and the forwarder load for a run with http.allow alone, and SIGKILL
-# is Linux's number rather than the signal module's enum (about 10 ms of CPU in all).
-SIGKILL = 9
-
-# The frames this sends the engine, a letter each. sandbox/protocol.py's Frame names the
-# same letters, and tests/unit/test_protocol.py checks that the two lists agree.
-READY = b"R"  # the worker is up (it writes this letter on the result pipe too)
-STARTED = b"S"  # the job was handed to the worker: the user's code starts
-STDOUT = b"O"
-STDERR = b"E"
-RESULT = b"F"  # execute()'s result, as JSON
-DISPLAY = b"D"  # a display() result, checked, as JSON
-FILE = b"P"  # an output file's path and size (or why it was skipped), as JSON
-FILE_BYTES = b"B"  # a piece of that file
-EXIT = b"X"  # the summary: exit code, duration, timed out, out of memory
-FRAMES = {
-    "READY": READY,
-    "STARTED": STARTED,
-    "STDOUT": STDOUT,
-    "STDERR": STDERR,
-    "RESULT": RESULT,
-    "DISPLAY": DISPLAY,
-    "FILE": FILE,
-    "FILE_BYTES": FILE_BYTES,
-    "EXIT": EXIT,
-}
 WORK_DIR = "/work"
 # A run with http.allow: the forwarder's port, and the socket of its proxy on the host.
 EGRESS_PORT = 3128
 EGRESS_SOCKET = "/run/sandpit/egress.sock"
 SANDBOX_UID = 1000  # the image's "sandbox" user
-# Bigger reads mean fewer frames for chatty programs; 64 KiB is one pipe buffer.
-READ_CHUNK_BYTES = 65536
 # After the worker exits, a child it left behind may still hold its stdout open; wait
 # this long for the pipes to drain before reporting, so the exit is never held hostage.
 DRAIN_AFTER_EXIT_S = 0.2
-MAX_JOB_BYTES = 64 * 1024 * 1024
 PR_SET_DUMPABLE = 4
-OOM_CONTROL_FILES = (
-    "/sys/fs/cgroup/memory/memory.oom_control",  # cgroup v1
-    "/sys/fs/cgroup/memory.events",  # cgroup v2
-)
-
-out = sys.stdout.buffer
-out_lock = threading.Lock()
-
-
-def send(kind: bytes, payload: bytes = b"") -> None:
-    with out_lock:
-        out.write(kind + struct.pack(">I", len(payload)) + payload)
-        out.flush()
-
-
-def read_exactly(fd: int, n: int) -> bytes:
-    chunks = []
-    while n:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
-def oom_kills() -> int:
-    for path in OOM_CONTROL_FILES:
-        try:
-            with open(path) as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-        except OSError:
-            continue
-    return 0
 
 
 def make_undumpable() -> None:
@@ -129,17 +82,6 @@ def make_undumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-
-
-def write_all(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError:
-        pass  # the code closed its stdin or exited: the rest is not wanted
-    finally:
-        os.close(fd)
 
 
 def result_complete(result: bytearray) -> bool:
@@ -154,28 +96,6 @@ def result_exit_code(payload: bytes) -> int:
         return value if isinstance(value, int) and 0 <= value <= 255 else 1
     except (ValueError, KeyError, TypeError):
         return 1
-
-
-def drain(fd: int, kind: bytes) -> None:
-    """Send whatever the pipe holds now, without waiting for more."""
-    os.set_blocking(fd, False)
-    while True:
-        try:
-            chunk = os.read(fd, READ_CHUNK_BYTES)
-        except BlockingIOError:
-            return
-        if not chunk:
-            return
-        send(kind, chunk)
-
-
-def kill_worker(pid: int) -> int:
-    """Kill the worker and everything in its process group; return its wait status."""
-    try:
-        os.killpg(pid, SIGKILL)
-    except ProcessLookupError:
-        pass
-    return os.waitpid(pid, 0)[1]
 
 
 def open_forwarder() -> None:
@@ -277,22 +197,12 @@ def become_worker(
     os.execve(argv[0], argv, dict(os.environ))
 
 
-def read_job() -> bytes | None:
-    """The one job the engine sends on stdin, as JSON bytes; None past MAX_JOB_BYTES."""
-    length = struct.unpack(">I", read_exactly(0, 4))[0]
-    if length > MAX_JOB_BYTES:
-        return None
-    return read_exactly(0, length)
-
-
 def hand_job_to_worker(worker: Worker, job: dict, job_bytes: bytes) -> float:
     """Give the worker its job and the code its stdin, each from a thread of its own
     (either may be more than a pipe holds); tell the engine the code starts, and when."""
     started = time.monotonic()
-    os.write(worker.job_w, struct.pack(">I", len(job_bytes)))
-    threading.Thread(target=write_all, args=(worker.job_w, job_bytes), daemon=True).start()
-    stdin = job.get("stdin", "").encode()
-    threading.Thread(target=write_all, args=(worker.stdin_w, stdin), daemon=True).start()
+    write_in_background(worker.job_w, framed(job_bytes))
+    write_in_background(worker.stdin_w, job.get("stdin", "").encode())
     send(STARTED)
     return started
 
@@ -391,13 +301,17 @@ def main() -> int:
         sys.stderr.write("supervisor: the worker did not start\n")
         return 1
     send(READY)
-    job_bytes = read_job()
+    job_bytes = read_message()
     if job_bytes is None:
         return 1
     job = json.loads(job_bytes)
-    timeout_s = float(job["limits"]["execution_timeout"])
     if job.get("egress"):
         open_forwarder()
+    if job["kind"] == "session":  # a worker that runs cells until the session ends
+        import session
+
+        return session.serve(worker, job)
+    timeout_s = float(job["limits"]["execution_timeout"])
     oom_before = oom_kills()
     started = hand_job_to_worker(worker, job, job_bytes)
     ending = relay_until_done(worker, job, deadline=started + timeout_s)

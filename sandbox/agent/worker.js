@@ -1,6 +1,6 @@
 'use strict';
 // Sandpit's Node worker for JavaScript and TypeScript: loaded before any job exists,
-// then runs exactly one. The job arrives on the descriptor named by argv[2] (a 4-byte
+// then runs exactly one, or a session's cells one after another (repl.js). The job arrives on the descriptor named by argv[2] (a 4-byte
 // length, then JSON); a function's result leaves on argv[3], which console.log never
 // reaches; display() results leave on argv[4] (a 4-byte length, then JSON each), a
 // channel of their own that the supervisor checks. The code runs in this very process,
@@ -44,23 +44,27 @@ function writeAll(fd, text) {
   while (offset < data.length) offset += fs.writeSync(fd, data, offset);
 }
 
-function readJob() {
-  const chunks = [];
-  const buffer = Buffer.alloc(1 << 20);
-  for (;;) {
+function readExactly(fd, size) {
+  const data = Buffer.alloc(size);
+  let offset = 0;
+  while (offset < size) {
     let n;
     try {
-      n = fs.readSync(jobFd, buffer, 0, buffer.length, null);
+      n = fs.readSync(fd, data, offset, size - offset, null);
     } catch (err) {
       if (err.code === 'EAGAIN') continue;
       throw err;
     }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buffer.subarray(0, n)));
+    if (n === 0) throw new Error('the job pipe closed early');
+    offset += n;
   }
-  fs.closeSync(jobFd);
-  const data = Buffer.concat(chunks);
-  return JSON.parse(data.subarray(4, 4 + data.readUInt32BE(0)).toString('utf8'));
+  return data;
+}
+
+// The job: a 4-byte length, then JSON. A session's cells follow it on the same pipe.
+function readJob() {
+  const length = readExactly(jobFd, 4).readUInt32BE(0);
+  return JSON.parse(readExactly(jobFd, length).toString('utf8'));
 }
 
 function prepare(job) {
@@ -265,6 +269,13 @@ function main() {
   writeAll(resultFd, 'R');
   const job = readJob();
   globalThis.display = display;
+  if (job.kind === 'session') {
+    // Cells, one after another, until the session ends: repl.js, loaded by path.
+    const repl = Module.createRequire(__filename)('./repl.js');
+    repl.serve(job, { jobFd, resultFd, workDir: WORK_DIR, prepare, transformOrExplain, display, userStack });
+    return;
+  }
+  fs.closeSync(jobFd);
   prepare(job);
   process.on('unhandledRejection', (err) => {
     process.stderr.write(userStack(err) + '\n');

@@ -1,4 +1,5 @@
-"""Sandpit's Python worker: loaded before any job exists, then runs exactly one.
+"""Sandpit's Python worker: loaded before any job exists, then runs exactly one, or a
+session's cells one after another (cells.py).
 
 Started by the supervisor with three extra descriptors: the job arrives on the first
 (a 4-byte length, then JSON), the function's result leaves on the second, which the
@@ -36,16 +37,24 @@ FILENAME = "main.py"
 OOM_SCORE_ADJ = "1000"
 
 
-def read_job(fd: int) -> dict:
+def read_exactly(fd: int, n: int) -> bytes | None:
     data = bytearray()
-    while True:
-        chunk = os.read(fd, 1 << 20)
+    while len(data) < n:
+        chunk = os.read(fd, min(n - len(data), 1 << 20))
         if not chunk:
-            break
+            return None
         data += chunk
-    os.close(fd)
-    (length,) = struct.unpack(">I", data[:4])
-    return json.loads(data[4 : 4 + length])
+    return bytes(data)
+
+
+def read_message(fd: int) -> dict | None:
+    """The next message on the job pipe (a 4-byte length, then JSON); None at its end.
+    A run gets one; a session gets its cells after it (cells.py)."""
+    head = read_exactly(fd, 4)
+    if head is None:
+        return None
+    body = read_exactly(fd, struct.unpack(">I", head)[0])
+    return None if body is None else json.loads(body)
 
 
 def prepare(job: dict) -> None:
@@ -162,10 +171,10 @@ def send_result(fd: int, result: dict, exit_code: int) -> None:
         view = view[os.write(fd, view) :]
 
 
-def load_display() -> types.ModuleType:
-    """display.py, beside this file, as the module matplotlib knows it by."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "display.py")
-    spec = importlib.util.spec_from_file_location("sandpit_display", path)
+def load_agent_module(name: str, as_name: str) -> types.ModuleType:
+    """One of the agent's modules beside this file (-I keeps its folder off sys.path)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(as_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -173,7 +182,8 @@ def load_display() -> types.ModuleType:
     return module
 
 
-display = load_display()
+# display.py, as the module matplotlib knows it by.
+display = load_agent_module("display", "sandpit_display")
 
 
 def main() -> None:
@@ -189,8 +199,14 @@ def main() -> None:
         pass
     warm_up()
     os.write(result_fd, b"R")
-    job = read_job(job_fd)
+    job = read_message(job_fd)
+    if job is None:
+        os._exit(1)
     display.attach(display_fd)
+    if job["kind"] == "session":  # cells, one after another, until the session ends
+        cells = load_agent_module("cells", "sandpit_cells")
+        cells.serve(job, job_fd, result_fd, prepare, read_message)
+    os.close(job_fd)
     prepare(job)
     if job["kind"] == "function":
         finish(run_function(job, result_fd))

@@ -143,6 +143,13 @@ class DockerRuns:
         """Kill and remove; a container already gone is fine."""
         await self.connection.remove(sandbox_id)
 
+    async def freeze_sandbox(self, sandbox_id: str) -> None:
+        """`docker pause`: the cgroup freezer, not a checkpoint (see docs/engine.md)."""
+        await self.connection.in_thread(self.connection.api.pause, sandbox_id)
+
+    async def thaw_sandbox(self, sandbox_id: str) -> None:
+        await self.connection.in_thread(self.connection.api.unpause, sandbox_id)
+
     def instance_sandboxes(self) -> list[str]:
         return self.connection.labelled()
 

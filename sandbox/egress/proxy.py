@@ -12,9 +12,10 @@ relays 127.0.0.1:3128 to it) and speaks both ways a client uses a proxy:
 Every request is checked on its own (sandbox/egress/policy.py): its host must match a
 rule, its port be allowed, its name resolve to a public address (or be pinned, for a
 host a rule names itself); the proxy dials the address it checked, sets the rule's
-credential, relays the exchange and writes it in the run's egress log. A refusal is an HTTP 403 with a one-line reason
-that the code can read; a request whose framing a server could read another way
-(request smuggling) is a 400, and the proxy frames what it sends upstream itself.
+credential, relays the exchange and writes it in the run's egress log. A refusal is an
+HTTP 403 with a one-line reason that the code can read; a request whose framing a
+server could read another way (request smuggling) is a 400, and the proxy frames what
+it sends upstream itself.
 Caps: open connections, bytes both ways, and time (the run's).
 HTTP/1.1 framing is h11's: a small, strict state machine from the python-hyper project.
 """
