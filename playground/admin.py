@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from playground.models import ApiKey, Execution, Secret, Tool, ToolRevision
+from playground.models import ApiKey, Execution, Secret, Session, Tool, ToolRevision
 from playground.runs.serializers import execution_state
 from playground.runs.services import api_key_revoke
 
@@ -101,6 +101,23 @@ class SecretAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a value is given by its owner, through the API or the page
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A record of sessions: their calls are executions (kind "session"). Their sealed env
+    and credentials are never shown; ending one is its owner's (DELETE /v1/sessions)."""
+
+    list_display = ("id", "owner", "language", "status", "calls", "node", "last_used_at")
+    list_filter = ("status", "language", "node")
+    search_fields = ("id", "owner__username")
+    exclude = ("sealed",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in Session._meta.fields if f.name != "sealed"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 class ToolRevisionInline(admin.TabularInline):  # type: ignore[type-arg]

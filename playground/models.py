@@ -4,7 +4,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from sandbox.ids import new_execution_id, new_secret_id, new_tool_id, new_tool_revision_id
+from sandbox.ids import (
+    new_execution_id,
+    new_secret_id,
+    new_session_id,
+    new_tool_id,
+    new_tool_revision_id,
+)
 from sandbox.jobs import RunResult, RunStatus
 
 
@@ -41,6 +47,7 @@ class Execution(models.Model):
         SCRIPT = "script"
         FUNCTION = "function"
         TOOL = "tool"
+        SESSION = "session"  # a call in a session (Session)
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -98,6 +105,9 @@ class Execution(models.Model):
     # A tool's run: the tool and the revision of it that ran.
     tool_id = models.CharField(max_length=40, blank=True, default="")
     tool_revision_id = models.CharField(max_length=40, blank=True, default="")
+    # A session's call: the session, and the error it raised ({name, value, traceback}).
+    session_id = models.CharField(max_length=40, blank=True, default="")
+    error = models.JSONField(null=True, blank=True)
     # Anyone with the link may see a shared run; its id is unguessable (80 random bits).
     is_shared = models.BooleanField(default=False)
     # The server instance that ran it: a restart fails only its own unfinished runs.
@@ -138,6 +148,7 @@ class Execution(models.Model):
         self.output = result.output
         self.output_status = result.output_status.value if result.output_status else ""
         self.results = result.results
+        self.error = result.error
         self.finished_at = timezone.now()
 
     # What record_failure changes: a conditional update of these ends a run exactly once.
@@ -162,6 +173,67 @@ class Execution(models.Model):
         if not self.stderr.endswith(reason + "\n"):
             self.stderr += f"Sandpit: {reason}\n"
         self.finished_at = timezone.now()
+
+
+class Session(models.Model):
+    """A sandbox kept for one owner, whose calls share variables, imports and files like a
+    notebook's cells. Each call is an Execution (kind "session").
+
+    `busy` is no status of the record: a call going on is known to the node that holds
+    the session (its `node`), which says so when it is asked.
+    """
+
+    class Status(models.TextChoices):
+        READY = "ready"
+        PAUSED = "paused"
+        ENDED = "ended"
+
+    class Kept(models.TextChoices):
+        """What came back when it last woke: its interpreter's memory, or its files."""
+
+        MEMORY = "memory"
+        FILES = "files"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_session_id, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions"
+    )
+    language = models.CharField(max_length=16)
+    runtime_revision_id = models.CharField(max_length=40, blank=True, default="")
+    # The runtime revision's image; blank for the base image current when it wakes.
+    image = models.CharField(max_length=200, blank=True, default="")
+    memory_mib = models.IntegerField()
+    idle_timeout_s = models.IntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
+    # Why it is paused or ended, for people ("paused after 600 s idle").
+    reason = models.TextField(blank=True, default="")
+    state_kept = models.CharField(max_length=16, choices=Kept.choices, default=Kept.MEMORY)
+    calls = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    # When it pauses by itself (ready), or ends (paused); none once ended.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The node whose engine holds its sandbox and saved files: calls go there.
+    node = models.CharField(max_length=100, blank=True, default="")
+    # What it was opened with, credentials and env values masked (as a run's request).
+    request = models.JSONField(default=dict)
+    # Its env and http.allow as resolved, sealed with the secrets key (a Fernet token):
+    # a resume, on this server or after its restart, needs them; nobody reads them.
+    sealed = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="session_owner_newest"),
+            models.Index(fields=["node", "status", "expires_at"], name="session_node_due"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status == self.Status.ENDED
 
 
 class Secret(models.Model):

@@ -47,3 +47,7 @@ def new_tool_id() -> str:
 
 def new_tool_revision_id() -> str:
     return f"toolrev_{new_ulid()}"
+
+
+def new_session_id() -> str:
+    return f"ses_{new_ulid()}"

@@ -75,9 +75,7 @@ async def test_the_last_bare_expression_is_a_result_and_none_or_a_semicolon_is_n
         nothing = await call("None")
         silenced = await call("x * 7;")
         underscore = await call("_ + 1")
-        html = await call(
-            "class Bold:\n    def _repr_html_(self): return '<b>hi</b>'\nBold()"
-        )
+        html = await call("class Bold:\n    def _repr_html_(self): return '<b>hi</b>'\nBold()")
     assert plain(shown) == ["42"]
     assert (nothing.results, silenced.results) == ([], [])
     assert plain(underscore) == ["43"]
@@ -92,7 +90,10 @@ async def test_an_exception_is_an_error_and_the_session_goes_on(engine: Engine) 
         syntax = await call("def (:")
     assert (failed.exit_code, failed.status) == (1, RunStatus.FAILED)
     assert failed.error is not None
-    assert (failed.error["name"], failed.error["value"]) == ("ZeroDivisionError", "division by zero")
+    assert (failed.error["name"], failed.error["value"]) == (
+        "ZeroDivisionError",
+        "division by zero",
+    )
     assert failed.error["traceback"][0] == "Traceback (most recent call last):"
     assert any("<cell" in line for line in failed.error["traceback"])
     assert "ZeroDivisionError: division by zero" in failed.stderr
@@ -114,9 +115,14 @@ async def test_javascript_keeps_top_level_declarations_as_the_node_repl_does(
 ) -> None:
     typed = ": number" if language == "typescript" else ""
     async with session(engine, language) as call:
-        await call(f"const base{typed} = 40\nlet count = 1\nfunction add(a{typed}) {{ return a + base }}")
-        await call("class Box { constructor(v) { this.v = v } }" if language == "javascript"
-                   else "class Box { constructor(public v: number) {} }")
+        await call(
+            f"const base{typed} = 40\nlet count = 1\nfunction add(a{typed}) {{ return a + base }}"
+        )
+        await call(
+            "class Box { constructor(v) { this.v = v } }"
+            if language == "javascript"
+            else "class Box { constructor(public v: number) {} }"
+        )
         awaited = await call(f"const later{typed} = await Promise.resolve(2); add(later)")
         result = await call("new Box(add(count + 1)).v + later")
         again = await call("const base = 1")
@@ -257,7 +263,9 @@ async def test_a_paused_session_past_its_frozen_spell_comes_back_with_its_files(
         await engine.sessions.let_go(sid)
         assert sid not in engine.sessions.live_ids() and engine.sessions.has_saved(sid)
         with engine.sessions.reserved(sid):
-            came_back = await engine.sessions.resume(opening("python", sid, env={"GREETING": "hello"}))
+            came_back = await engine.sessions.resume(
+                opening("python", sid, env={"GREETING": "hello"})
+            )
         files = await call("import os\nopen('link').read(), os.environ['GREETING']")
         memory = await call("kept")
     assert came_back == "files"

@@ -22,6 +22,7 @@ from sandbox.errors import (
     EngineUnavailable,
     Invalid,
     NameTaken,
+    SessionError,
     TenantBusy,
 )
 
@@ -81,6 +82,8 @@ def api_error_of(exc: Exception) -> ApiError:
     """The answer to an exception a service or a guard raised; 500 for anything else."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, SessionError):
+        return ApiError(exc.status, exc.code, str(exc))
     if isinstance(exc, NameTaken):
         return ApiError(409, "conflict", str(exc), exc.field)
     if isinstance(exc, Invalid):

@@ -173,15 +173,19 @@ class RunIn(StrictSchema):
             "language": self.language,
             "code": self.code,
             "env": dict(self.env or {}),
-            "files": tuple(File(f.path, f.contents, f.encoding) for f in self.files or ()),
+            "files": job_files(self.files),
             "output_files": tuple(self.output_files or ()),
             "limits": (self.limits or LimitsIn()).to_limits(),
-            "http_allow": tuple(
-                rule.model_dump(exclude_none=True) for rule in (self.http.allow or ())
-            )
-            if self.http
-            else (),
+            "http_allow": job_http_allow(self.http),
         }
+
+
+def job_files(files: list[FileIn] | None) -> tuple[File, ...]:
+    return tuple(File(f.path, f.contents, f.encoding) for f in files or ())
+
+
+def job_http_allow(http: HttpIn | None) -> tuple[dict[str, Any], ...]:
+    return tuple(rule.model_dump(exclude_none=True) for rule in (http.allow or ())) if http else ()
 
 
 class ExecuteIn(RunIn):
@@ -222,6 +226,55 @@ class ToolExecIn(StrictSchema):
     env: list[EnvIn] | None = None
     http: HttpIn | None = None
     revision_id: StrictStr | None = None
+    output_files: list[StrictStr] | None = None
+
+
+class SessionLimitsIn(StrictSchema):
+    memory_size: StrictInt | None = _documented_range(
+        limits.MIN_MEMORY_MIB, settings.SANDBOX_MAX_MEMORY_MIB, "MiB, default 128"
+    )
+
+
+class SessionIn(StrictSchema):
+    """A session: a run's sandbox (its language, runtime, env, files, network and
+    memory) kept for calls, until it idles past idle_timeout seconds and pauses."""
+
+    language: LanguageName
+    runtime_revision_id: StrictStr | None = None
+    env: dict[StrictStr, StrictStr] | None = None
+    files: list[FileIn] | None = None
+    http: HttpIn | None = None
+    # (Before `limits`, which names the field, not the module, below it.)
+    idle_timeout: StrictInt | None = _documented_range(
+        limits.SESSION_MIN_IDLE_TIMEOUT_S, limits.SESSION_MAX_IDLE_TIMEOUT_S, "seconds, default 600"
+    )
+    limits: SessionLimitsIn | None = None
+
+    def to_job(self) -> Job:
+        memory = self.limits.memory_size if self.limits else None
+        return Job(
+            kind=JobKind.SESSION,
+            language=self.language,
+            code="",
+            env=dict(self.env or {}),
+            files=job_files(self.files),
+            http_allow=job_http_allow(self.http),
+            limits=Limits(memory_mib=limits.DEFAULT_MEMORY_MIB if memory is None else memory),
+        )
+
+
+class CallLimitsIn(StrictSchema):
+    execution_timeout: StrictInt | None = _documented_range(
+        limits.MIN_TIMEOUT_S, settings.SANDBOX_MAX_TIMEOUT_S, "seconds, default 30"
+    )
+
+
+class SessionExecuteIn(StrictSchema):
+    """One call of a session: a cell of code, its stdin, its time, files to keep."""
+
+    code: StrictStr
+    stdin: StrictStr | None = None
+    limits: CallLimitsIn | None = None
     output_files: list[StrictStr] | None = None
 
 
@@ -282,9 +335,29 @@ class ToolDetails(Schema):
     response: ExecuteFunctionOut
 
 
+class CallErrorOut(Schema):
+    """What a session's call raised, as Jupyter's error output has it."""
+
+    name: str
+    value: str
+    traceback: list[str]
+
+
+class SessionCallOut(ExecuteOut):
+    session_id: str
+    error: CallErrorOut | None = None
+
+
+class SessionDetails(Schema):
+    type: Literal["session"]
+    session_id: str
+    request: dict[str, Any]
+    response: SessionCallOut
+
+
 # Riza's client tells the kinds apart by `type`, and requires what each kind carries.
 ExecutionDetails = Annotated[
-    ScriptDetails | FunctionDetails | ToolDetails, Field(discriminator="type")
+    ScriptDetails | FunctionDetails | ToolDetails | SessionDetails, Field(discriminator="type")
 ]
 
 

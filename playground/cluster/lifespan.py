@@ -16,6 +16,7 @@ from playground.cluster.nodes import membership
 from playground.mcp.server import mcp_endpoint
 from playground.runs.live import build_line_sink
 from playground.runs.services import executions_fail_interrupted
+from playground.sessions.upkeep import recover_at_start, session_upkeep
 from playground.tools.schema_checks import checkers
 from sandbox.builds.orchestrator import runtime_builds
 from sandbox.engine import get_engine
@@ -41,6 +42,9 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if builds:
                 log.warning("%d runtime builds were cut short by the last stop", builds)
             runtime_builds.bind(asyncio.get_running_loop(), build_line_sink)
+            # Before the engine reaps this instance's containers: no session record is
+            # left running that no sandbox serves.
+            await recover_at_start()
             try:
                 await get_engine().start()
             except EngineError as exc:
@@ -48,6 +52,7 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 log.error("the sandbox engine did not start: %s", exc)
             await mcp_endpoint.start()
             membership.start()
+            session_upkeep.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             checkers.close()  # kills their processes: returns at once
@@ -55,6 +60,7 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             for name, step in (
                 ("membership", membership.stop),
                 ("MCP", mcp_endpoint.stop),
+                ("sessions", session_upkeep.stop),  # running ones save their files
                 ("engine", get_engine().close),
             ):
                 try:

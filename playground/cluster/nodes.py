@@ -1,5 +1,5 @@
-"""The cluster: each node heartbeats, notices the nodes that stopped, ends their runs,
-and takes Stop requests for its own runs from whichever node a watcher is on.
+"""The cluster: each node heartbeats, notices the nodes that stopped, ends their runs
+and sessions, and takes Stop requests for its own runs from whichever node a watcher is on.
 
 A node that misses its heartbeats for SANDPIT_NODE_TIMEOUT_S is dead: the first live
 node to notice marks its unfinished runs `error` ("the node running it stopped"), and
@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from playground.models import Execution, Node
+from playground.models import Execution, Node, Session
 from playground.runs.live import broadcast
 from playground.runs.messages import FINAL_SEQ, RUN_STOP, Finished
 from playground.runs.serializers import execution_state
@@ -27,6 +27,7 @@ from sandbox.engine import get_engine
 
 log = logging.getLogger(__name__)
 NODE_DIED = "the node running it stopped"
+SESSION_NODE_DIED = "the node holding it stopped"
 UNFINISHED = (Execution.Status.QUEUED, Execution.Status.RUNNING)
 # Guests go idle over weeks: an hourly look is soon enough, and costs one query.
 GUEST_SWEEP_INTERVAL_S = 3600
@@ -56,6 +57,10 @@ def sweep() -> list[Execution]:
             if claimed:
                 ended.append(execution)
         log.warning("node %s stopped; %d of its runs ended as errors", node.name, len(ended))
+        # Its sessions' sandboxes and saved files were on its own engine.
+        Session.objects.filter(node=node.name).exclude(status=Session.Status.ENDED).update(
+            status=Session.Status.ENDED, reason=SESSION_NODE_DIED, expires_at=None
+        )
         node.delete()
     return ended
 

@@ -1,9 +1,9 @@
 """One intake: how any request becomes a run.
 
 Every entry point — `/v1/execute` and `/v1/execute-function`, a tool's execute (API and
-page), the playground's `POST /runs`, MCP's `run_code` and saved tools — says who is
-calling (a `Caller`: owner, allowance, how they came) and hands over the body; here, in
-one order for all of them:
+page), the playground's `POST /runs`, MCP's `run_code` and saved tools, a session's call
+(API and MCP) — says who is calling (a `Caller`: owner, allowance, how they came) and
+hands over the body; here, in one order for all of them:
 
 1. the body against one schema tree (playground/api/schemas.py) for its kind;
 2. the caller's allowance: a caller with no network (a guest) asks for none, and limits
@@ -13,7 +13,9 @@ one order for all of them:
 5. one `validate_job` against the allowance.
 
 Bodies are bounded before this (playground/front_door.py, playground/api/bodies.py),
-and what comes out goes to services.execution_accept, which records and runs it.
+and what comes out goes to services.execution_accept, which records and runs it. A
+session's opening (`session_opening`) passes the same steps but a tool's: its env,
+files, network and memory are a run's, checked as a run's, for all its calls to come.
 """
 
 import asyncio
@@ -27,11 +29,21 @@ from django.contrib.auth.models import User
 from pydantic import BaseModel, ValidationError
 
 from playground.api.errors import field_of, validation_error
-from playground.api.schemas import ExecuteFunctionIn, ExecuteIn, LimitsIn, RunIn, ToolExecIn
-from playground.models import Execution, Tool, ToolRevision
+from playground.api.schemas import (
+    ExecuteFunctionIn,
+    ExecuteIn,
+    LimitsIn,
+    RunIn,
+    SessionExecuteIn,
+    SessionIn,
+    ToolExecIn,
+)
+from playground.models import Execution, Session, Tool, ToolRevision
 from playground.runs.services import Submission
 from playground.secrets import vault
+from playground.sessions.services import Opening
 from playground.tools.services import check_input, revision_of
+from sandbox import limits
 from sandbox.errors import JobInvalid
 from sandbox.jobs import Job, JobKind, Limits, validate_job
 from sandbox.languages import Language
@@ -77,18 +89,27 @@ SCHEMAS: dict[Kind, type[BaseModel]] = {
     Kind.SCRIPT: ExecuteIn,
     Kind.FUNCTION: ExecuteFunctionIn,
     Kind.TOOL: ToolExecIn,
+    Kind.SESSION: SessionExecuteIn,
 }
 
 
 async def submission(
-    caller: Caller, body: Mapping[str, Any] | BaseModel, kind: Kind, tool: Tool | None = None
+    caller: Caller,
+    body: Mapping[str, Any] | BaseModel,
+    kind: Kind,
+    tool: Tool | None = None,
+    session: Session | None = None,
 ) -> Submission:
-    """The run `body` asks for, checked and resolved; JobInvalid (or ApiError 400) naming
-    the field at fault. `body` is a parsed JSON object, or the API's model of it."""
+    """The run `body` asks for (of a tool, or a call in a session, when it is one),
+    checked and resolved; JobInvalid (or ApiError 400) naming the field at fault. `body`
+    is a parsed JSON object, or the API's model of it."""
     parsed = await _parsed(body, SCHEMAS[kind])
     if kind is Kind.TOOL:
         assert tool is not None and isinstance(parsed, ToolExecIn)
         return await _tool_submission(caller, parsed, tool)
+    if kind is Kind.SESSION:
+        assert session is not None and isinstance(parsed, SessionExecuteIn)
+        return _call_submission(caller, parsed, session)
     assert isinstance(parsed, ExecuteIn | ExecuteFunctionIn)
     _check_network(caller, parsed)
     job = _within_allowance(caller, parsed.to_job(), parsed.limits)
@@ -143,6 +164,57 @@ async def _tool_submission(caller: Caller, parsed: ToolExecIn, tool: Tool) -> Su
     )
 
 
+def _call_submission(caller: Caller, parsed: SessionExecuteIn, session: Session) -> Submission:
+    """A cell for the session's sandbox: its code, stdin, time and files to keep; the
+    session's language, image and memory."""
+    asked = parsed.limits.execution_timeout if parsed.limits else None
+    timeout = min(limits.DEFAULT_TIMEOUT_S, caller.max_timeout_s) if asked is None else asked
+    job = Job(
+        kind=JobKind.CELL,
+        language=Language(session.language),
+        code=parsed.code,
+        stdin=parsed.stdin or "",
+        limits=Limits(execution_timeout_s=timeout, memory_mib=session.memory_mib),
+        output_files=tuple(parsed.output_files or ()),
+        image=session.image or None,
+    )
+    _validate(caller, job)
+    return Submission(
+        owner=caller.owner,
+        kind=Kind.SESSION,
+        job=job,
+        request=_noted(caller, parsed.model_dump(exclude_none=True)),
+        runtime_revision_id=session.runtime_revision_id or None,
+        session_id=session.id,
+    )
+
+
+async def session_opening(caller: Caller, body: Mapping[str, Any] | BaseModel) -> Opening:
+    """The session `body` asks for, checked as a run's env, files, network and memory
+    are, with its secrets resolved; JobInvalid (or ApiError 400) naming the field."""
+    parsed = await _parsed(body, SessionIn)
+    assert isinstance(parsed, SessionIn)
+    _check_network(caller, parsed)
+    job = parsed.to_job()
+    if parsed.limits is None or parsed.limits.memory_size is None:
+        lowered = min(job.limits.memory_mib, caller.max_memory_mib)
+        job = replace(job, limits=replace(job.limits, memory_mib=lowered))
+    allow = await vault.resolve_http(owner=caller.owner, allow=job.http_allow)
+    job = replace(job, http_allow=tuple(allow))
+    _validate(caller, job)
+    idle = limits.SESSION_IDLE_TIMEOUT_S if parsed.idle_timeout is None else parsed.idle_timeout
+    low, high = limits.SESSION_MIN_IDLE_TIMEOUT_S, limits.SESSION_MAX_IDLE_TIMEOUT_S
+    if not low <= idle <= high:
+        raise JobInvalid("idle_timeout", f"must be between {low} and {high} seconds")
+    return Opening(
+        owner=caller.owner,
+        job=job,
+        request=_noted(caller, parsed.model_dump(exclude_none=True)),
+        runtime_revision_id=parsed.runtime_revision_id,
+        idle_timeout_s=idle,
+    )
+
+
 async def _parsed(body: Mapping[str, Any] | BaseModel, schema: type[BaseModel]) -> BaseModel:
     if isinstance(body, schema):
         return body  # the API's framework checked it against this very schema
@@ -155,11 +227,11 @@ async def _parsed(body: Mapping[str, Any] | BaseModel, schema: type[BaseModel]) 
         raise validation_error(dict(first), field_of(first["loc"])) from None
 
 
-def _allow(parsed: RunIn | ToolExecIn) -> list[Any]:
+def _allow(parsed: RunIn | ToolExecIn | SessionIn) -> list[Any]:
     return list(parsed.http.allow or []) if parsed.http else []
 
 
-def _check_network(caller: Caller, parsed: RunIn | ToolExecIn) -> None:
+def _check_network(caller: Caller, parsed: RunIn | ToolExecIn | SessionIn) -> None:
     if _allow(parsed) and not caller.may_reach_network:
         raise JobInvalid("http", "sign in to let a run reach the network")
 

@@ -38,6 +38,9 @@ def execution_state(execution: Execution) -> dict[str, Any]:
         "results": execution.results,
         # Where whoever sees the run gets its files: the permalink's own routes.
         "files": files_shape(execution, f"/e/{execution.id}/files"),
+        # A session's call: its session, and what it raised ({name, value, traceback}).
+        "session_id": execution.session_id or None,
+        "error": execution.error,
     }
 
 
@@ -66,16 +69,30 @@ def function_response(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def session_call_response(state: dict[str, Any]) -> dict[str, Any]:
+    """A session's call: a script's result, its session, and what it raised."""
+    return {**execute_response(state), "session_id": state["session_id"], "error": state["error"]}
+
+
+RESPONSES = {
+    Execution.Kind.SCRIPT: execute_response,
+    Execution.Kind.FUNCTION: function_response,
+    Execution.Kind.TOOL: function_response,
+    Execution.Kind.SESSION: session_call_response,
+}
+
+
 def api_execution(execution: Execution) -> dict[str, Any]:
     """Riza's Execution, for the API's list and get: to its owner, with the request."""
     state = execution_state(execution)
     details = None
     if execution.is_finished:
-        script = execution.kind == Execution.Kind.SCRIPT
-        response = execute_response(state) if script else function_response(state)
+        response = RESPONSES[Execution.Kind(execution.kind)](state)
         details = {"type": execution.kind, "request": execution.request, "response": response}
         if execution.kind == Execution.Kind.TOOL:
             details["tool_id"] = execution.tool_id
+        if execution.kind == Execution.Kind.SESSION:
+            details["session_id"] = execution.session_id
     return {
         "id": state["id"],
         "duration": state["duration"] or 0,

@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from playground.runs.masking import mask_request, trim_request
 from sandbox.engine import get_engine
 from sandbox.errors import EngineError, JobInvalid
 from sandbox.events import EventSink, RunEvent, StatusEvent
-from sandbox.jobs import Job
+from sandbox.jobs import Job, RunResult
 from sandbox.selectors import revision_image_for_run
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,12 @@ class Submission:
     request: dict[str, Any]
     runtime_revision_id: str | None = None
     tool: tuple[str, str] = ("", "")
+    # A session's call: its session, whose sandbox is on its image already.
+    session_id: str = ""
+
+
+# What runs a recorded job: the engine's run() for a run, a session's call for a call.
+Runner = Callable[[Job, EventSink], Awaitable[RunResult]]
 
 
 async def execution_create(submission: Submission) -> Execution:
@@ -121,14 +128,20 @@ async def execution_create(submission: Submission) -> Execution:
         runtime_revision_id=submission.runtime_revision_id or "",
         tool_id=submission.tool[0],
         tool_revision_id=submission.tool[1],
+        session_id=submission.session_id,
         node=settings.SANDBOX_INSTANCE,
     )
 
 
 async def execution_execute(
-    *, execution: Execution, job: Job, on_event: EventSink | None = None
+    *,
+    execution: Execution,
+    job: Job,
+    on_event: EventSink | None = None,
+    runner: Runner | None = None,
 ) -> Execution:
-    """Run a recorded execution and record what came of it.
+    """Run a recorded execution (in a fresh sandbox, or by `runner`) and record what came
+    of it.
 
     Engine errors are recorded on the execution, then raised.
     """
@@ -143,7 +156,8 @@ async def execution_execute(
 
     try:
         try:
-            result = await get_engine().run(replace(job, run_id=execution.id), relay)
+            run = runner or get_engine().run
+            result = await run(replace(job, run_id=execution.id), relay)
         finally:
             for task in marking:
                 task.cancel()  # a run that ended first is never marked running
@@ -215,9 +229,10 @@ async def execution_accept(submission: Submission) -> tuple[Execution, Job]:
     owner = submission.owner
     job = replace(submission.job, tenant=str(owner.pk))
     get_engine().refuse_if_busy(job.tenant)
-    job = await execution_prepare(
-        owner=owner, job=job, runtime_revision_id=submission.runtime_revision_id
-    )
+    if not submission.session_id:
+        job = await execution_prepare(
+            owner=owner, job=job, runtime_revision_id=submission.runtime_revision_id
+        )
     return await execution_create(replace(submission, job=job)), job
 
 

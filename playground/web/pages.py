@@ -55,7 +55,10 @@ def _fork_of(request: HttpRequest, execution_id: str) -> dict[str, Any] | None:
     stored = execution.request
     return {
         "language": execution.language,
-        "mode": "script" if execution.kind == Execution.Kind.SCRIPT else "function",
+        # A session's call forks as a script: its code, without the session's state.
+        "mode": "script"
+        if execution.kind in (Execution.Kind.SCRIPT, Execution.Kind.SESSION)
+        else "function",
         "code": execution.code,
         "input": json.dumps(stored.get("input"), indent=2) if "input" in stored else "",
         "stdin": stored.get("stdin", ""),
