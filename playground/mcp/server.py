@@ -1,9 +1,10 @@
 """Sandpit as an MCP server at /mcp (Streamable HTTP), on the official `mcp` SDK.
 
 Authenticated by the API's keys (`Authorization: Bearer sp_...`). It offers a tool that
-runs code, each of the key owner's saved tools under its own name, description and
-input schema, and tools to create and update saved tools. Every call that runs code is
-an execution on the record, like an API call.
+runs code, tools that open a session, run code in it and end it (sessions.py), each of
+the key owner's saved tools under its own name, description and input schema, and tools
+to create and update saved tools. Every call that runs code is an execution on the
+record, like an API call.
 """
 
 import asyncio
@@ -27,12 +28,13 @@ from playground.api.bodies import aparse_json_object
 from playground.api.errors import ApiError, api_error_of, error_json
 from playground.api.guard import SCOPE_API_KEY, bearer_of, key_in_use
 from playground.front_door import respond, www_authenticate
+from playground.mcp import sessions
 from playground.models import Execution, Tool
 from playground.runs import intake, services
 from playground.runs.selectors import owned_tools, tool_get
 from playground.runs.serializers import api_file, execution_state
 from playground.tools import services as tool_services
-from sandbox.errors import EngineError, Invalid
+from sandbox.errors import EngineError, Invalid, SessionError
 from sandbox.languages import LANGUAGES
 
 Kind = Execution.Kind
@@ -99,7 +101,7 @@ UPDATE_TOOL = types.Tool(
         "required": ["tool_id"],
     },
 )
-BUILT_IN = {tool.name: tool for tool in (RUN_CODE, CREATE_TOOL, UPDATE_TOOL)}
+BUILT_IN = {tool.name: tool for tool in (RUN_CODE, CREATE_TOOL, UPDATE_TOOL)} | sessions.TOOLS
 
 # serverInfo: Sandpit and its own version (pyproject.toml's), not the SDK's.
 server: Server[Any, Any] = Server("Sandpit", version=importlib.metadata.version("sandpit"))
@@ -176,6 +178,12 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> ToolAnswer:
             return await _run_code(owner, arguments)
         if name in (CREATE_TOOL.name, UPDATE_TOOL.name):
             return await _manage(owner, name, arguments)
+        if name == sessions.RUN_IN_SESSION.name:
+            return _result(await sessions.run_in_session(owner, arguments))
+        if name == sessions.OPEN_SESSION.name:
+            return await sessions.open_session(owner, arguments)
+        if name == sessions.END_SESSION.name:
+            return await sessions.end_session(owner, arguments)
         tool = (await _saved_tools(owner)).get(name)
         if tool is None:
             raise Invalid("name", f"there is no tool named {name!r}")
@@ -183,7 +191,7 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> ToolAnswer:
         submission = await intake.submission(caller, {"input": arguments}, Kind.TOOL, tool)
         execution = await services.execution_run(submission)
         return _result(execution)
-    except (ApiError, Invalid, EngineError) as exc:
+    except (ApiError, Invalid, EngineError, SessionError) as exc:
         raise ValueError(api_error_of(exc).message) from None
 
 
@@ -257,6 +265,8 @@ def _result(execution: Execution) -> ToolAnswer:
         "results": results,
         "files": [api_file(state["id"], f) for f in state["files"]],
     }
+    if state["session_id"]:  # a session's call: its session, and what it raised
+        structured |= {"session_id": state["session_id"], "error": state["error"]}
     text = types.TextContent(type="text", text=json.dumps(structured, indent=2))
     return [text, *pictures], structured
 
