@@ -17,7 +17,9 @@ from playground.runs.messages import (
     BuildLine,
     BuildSnapshot,
     Finished,
+    Input,
     Problem,
+    Stop,
     build_message,
     run_message,
     watcher_message,
@@ -95,14 +97,20 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         try:
-            watcher_message(content)  # Stop, the only message there is
+            message = watcher_message(content)
         except ValueError as exc:
             await self.send_json(Problem(str(exc)).wire())
             return
         if not self.is_owner:
-            await self.send_json(Problem("only the run's owner may stop it").wire())
-        elif not await services.execution_stop(execution=self.execution):
-            await self.send_json(Problem("the run is not going any more").wire())
+            await self.send_json(Problem("only the run's owner may stop it or type").wire())
+        elif isinstance(message, Stop):
+            if not await services.execution_stop(execution=self.execution):
+                await self.send_json(Problem("the run is not going any more").wire())
+        else:
+            text = message.text if isinstance(message, Input) else None
+            if not await services.execution_input(execution=self.execution, text=text):
+                note = "the run is not going, or does not take input (any more)"
+                await self.send_json(Problem(note).wire())
 
     async def execution_unshared(self, message: dict[str, Any]) -> None:
         if not self.is_owner:

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -156,6 +156,8 @@ async def _start(request: HttpRequest) -> Execution:
     raw = read_body(request, allowance.max_bytes)
     body = await aparse_json_object(raw, max_elements=allowance.max_elements, owner=allowance.turn)
     mode = body.pop("mode", "script")
+    # The page's own: the run's stdin stays open for its owner to type into.
+    live_stdin = body.pop("live_stdin", False) is True
     kinds = {"script": Execution.Kind.SCRIPT, "function": Execution.Kind.FUNCTION}
     kind = kinds.get(mode) if isinstance(mode, str) else None
     if kind is None:
@@ -164,7 +166,10 @@ async def _start(request: HttpRequest) -> Execution:
     if owner is None:
         raise ApiError(401, "unauthorized", "sign in to run code")
     caller = guest_caller(owner) if is_guest(owner) else api_caller(owner, Via.PLAYGROUND)
-    return await services.execution_start(await submission(caller, body, kind))
+    asked = await submission(caller, body, kind)
+    if live_stdin:
+        asked = replace(asked, job=replace(asked.job, live_stdin=True))
+    return await services.execution_start(asked)
 
 
 def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:

@@ -4,7 +4,9 @@ It starts the language worker at once, so the interpreter is loaded and waiting 
 any job exists, then speaks one framed protocol with the engine over the container's
 stdin and stdout:
 
-  engine -> supervisor  one job: 4-byte big-endian length, then JSON
+  engine -> supervisor  one job: 4-byte big-endian length, then JSON; for a job with
+                        live stdin, then more of it, a length and its bytes each,
+                        and a length of 0 for its end (live_stdin below)
   supervisor -> engine  frames: 1 type byte, 4-byte big-endian length, payload
 
     R  ready      the worker is loaded and waiting for a job        (empty)
@@ -140,6 +142,28 @@ def write_all(fd: int, data: bytes) -> None:
         pass  # the code closed its stdin or exited: the rest is not wanted
     finally:
         os.close(fd)
+
+
+def live_stdin(fd: int, first: bytes) -> None:
+    """The code's stdin as its owner types it: the job's stdin, then what the engine sends
+    (a length and its bytes each) until a length of 0 closes it, or the code goes."""
+    try:
+        write_all_open(fd, first)
+        while True:
+            (length,) = struct.unpack(">I", read_exactly(0, 4))
+            if length == 0:
+                break
+            write_all_open(fd, read_exactly(0, length))
+    except (OSError, EOFError):
+        pass  # the code closed its stdin, or exited
+    finally:
+        os.close(fd)
+
+
+def write_all_open(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def result_complete(result: bytearray) -> bool:
@@ -292,7 +316,8 @@ def hand_job_to_worker(worker: Worker, job: dict, job_bytes: bytes) -> float:
     os.write(worker.job_w, struct.pack(">I", len(job_bytes)))
     threading.Thread(target=write_all, args=(worker.job_w, job_bytes), daemon=True).start()
     stdin = job.get("stdin", "").encode()
-    threading.Thread(target=write_all, args=(worker.stdin_w, stdin), daemon=True).start()
+    relay = live_stdin if job.get("live_stdin") else write_all
+    threading.Thread(target=relay, args=(worker.stdin_w, stdin), daemon=True).start()
     send(STARTED)
     return started
 
