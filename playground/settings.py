@@ -175,8 +175,10 @@ SANDBOX_MAX_MEMORY_MIB = envint("SANDBOX_MAX_MEMORY_MIB", 2048, minimum=16)
 SANDBOX_MAX_OUTPUT_BYTES = envint("SANDBOX_MAX_OUTPUT_BYTES", 1024 * 1024, minimum=1024)
 SANDBOX_CPUS_PER_RUN = envfloat("SANDBOX_CPUS_PER_RUN", 1.0, minimum=0.1)
 SANDBOX_PIDS_PER_RUN = envint("SANDBOX_PIDS_PER_RUN", 128, minimum=8)
-# "runsc" runs every sandbox under gVisor, when the engine has that runtime installed.
-SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "")
+# The OCI runtime of every sandbox: "auto" takes crun where the engine declares it and it
+# starts a sandbox, else runc (sandbox/docker/oci.py says why, and /readyz says which);
+# a name ("crun", "runc", "runsc" for gVisor) must be declared by the engine.
+SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "auto")
 SANDBOX_DOCKER_TIMEOUT_S = envint("SANDBOX_DOCKER_TIMEOUT_S", 30, minimum=1)
 SANDBOX_DEBIAN_MIRROR = envstr("SANDBOX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SANDBOX_STATE_DIR = STATE_DIR / "sandbox"

@@ -138,6 +138,7 @@ class Engine:
             or config.max_concurrent_runs + config.max_queued_runs,
         )
         self._running: dict[str, Sandbox] = {}
+        self.runtime: dict[str, str] = {}
         self._started = False
         self._start_lock = asyncio.Lock()
         self._janitor: asyncio.Task[None] | None = None
@@ -149,6 +150,8 @@ class Engine:
         async with self._start_lock:
             if self._started:
                 return
+            # What isolates the sandboxes, chosen (and logged) before any is started.
+            self.runtime = await self.adapter.runtime()
             removed = await self.adapter.remove_leftovers()
             if removed:
                 log.info("removed %d sandbox containers left by an earlier server", removed)

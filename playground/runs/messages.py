@@ -3,9 +3,10 @@
 A watcher of a run gets a `Snapshot` (the state so far, up to `seq`), then numbered
 `Status`, `Output` and `Finished` messages, and `Problem` when something is amiss; its
 owner may send `Stop`, and `Input` and `EndOfInput` for a run with live stdin. A
-watcher of a build gets a `BuildSnapshot`, then `BuildLine`s and a `BuildFinished`. On the wire each is a JSON object whose `type` says which
-(static/js/run-view.js reads them); `wire()` makes it, `run_message()` and
-`build_message()` read one back (from the run log, or off the channel layer).
+watcher of a build gets a `BuildSnapshot`, then `BuildLine`s and a `BuildFinished`.
+On the wire each is a JSON object whose `type` says which (static/js/run-view.js reads
+them); `wire()` makes it, `run_message()` and `build_message()` read one back (from the
+run log, or off the channel layer).
 
 Between nodes and consumers, the channel layer carries envelopes whose `type` names the
 handler Channels calls (dots become underscores): the constants below.
