@@ -6,7 +6,7 @@ stdin and stdout:
 
   engine -> supervisor  one job: 4-byte big-endian length, then JSON; for a job with
                         live stdin, then more of it, a length and its bytes each,
-                        and a length of 0 for its end (live_stdin below)
+                        and a length of 0 for its end (live_stdin.py)
   supervisor -> engine  frames: 1 type byte, 4-byte big-endian length, payload
 
     R  ready      the worker is loaded and waiting for a job        (empty)
@@ -32,7 +32,6 @@ still treats every frame as untrusted input.
 Runs under the image's own Python (Debian's), standard library only.
 """
 
-import ctypes
 import json
 import os
 import select
@@ -45,6 +44,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nouring
 from bundles import Results
+from kernel import make_undumpable, oom_kills
 
 # Every container pays for what its supervisor imports, so it imports only what every
 # run needs: socket and the forwarder load for a run with http.allow alone, and SIGKILL
@@ -84,11 +84,6 @@ READ_CHUNK_BYTES = 65536
 # this long for the pipes to drain before reporting, so the exit is never held hostage.
 DRAIN_AFTER_EXIT_S = 0.2
 MAX_JOB_BYTES = 64 * 1024 * 1024
-PR_SET_DUMPABLE = 4
-OOM_CONTROL_FILES = (
-    "/sys/fs/cgroup/memory/memory.oom_control",  # cgroup v1
-    "/sys/fs/cgroup/memory.events",  # cgroup v2
-)
 
 out = sys.stdout.buffer
 out_lock = threading.Lock()
@@ -111,59 +106,20 @@ def read_exactly(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def oom_kills() -> int:
-    for path in OOM_CONTROL_FILES:
-        try:
-            with open(path) as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-        except OSError:
-            continue
-    return 0
-
-
-def make_undumpable() -> None:
-    # The code runs under our uid. Without this it could open /proc/<our pid>/fd/1 and
-    # write frames of its own to the engine.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+def write_out(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def write_all(fd: int, data: bytes) -> None:
+    """Write it all, then close: the code's stdin, the worker's job."""
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_out(fd, data)
     except OSError:
         pass  # the code closed its stdin or exited: the rest is not wanted
     finally:
         os.close(fd)
-
-
-def live_stdin(fd: int, first: bytes) -> None:
-    """The code's stdin as its owner types it: the job's stdin, then what the engine sends
-    (a length and its bytes each) until a length of 0 closes it, or the code goes."""
-    try:
-        write_all_open(fd, first)
-        while True:
-            (length,) = struct.unpack(">I", read_exactly(0, 4))
-            if length == 0:
-                break
-            write_all_open(fd, read_exactly(0, length))
-    except (OSError, EOFError):
-        pass  # the code closed its stdin, or exited
-    finally:
-        os.close(fd)
-
-
-def write_all_open(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def result_complete(result: bytearray) -> bool:
@@ -200,20 +156,6 @@ def kill_worker(pid: int) -> int:
     except ProcessLookupError:
         pass
     return os.waitpid(pid, 0)[1]
-
-
-def open_forwarder() -> None:
-    """127.0.0.1:3128, relayed to the run's egress proxy on the host (a Unix socket in
-    this sandbox's own folder); the worker's HTTP clients are pointed here."""
-    import socket
-
-    import forwarder
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", EGRESS_PORT))
-    listener.listen(64)
-    threading.Thread(target=forwarder.serve, args=(listener, EGRESS_SOCKET), daemon=True).start()
 
 
 class Worker:
@@ -316,8 +258,13 @@ def hand_job_to_worker(worker: Worker, job: dict, job_bytes: bytes) -> float:
     os.write(worker.job_w, struct.pack(">I", len(job_bytes)))
     threading.Thread(target=write_all, args=(worker.job_w, job_bytes), daemon=True).start()
     stdin = job.get("stdin", "").encode()
-    relay = live_stdin if job.get("live_stdin") else write_all
-    threading.Thread(target=relay, args=(worker.stdin_w, stdin), daemon=True).start()
+    if job.get("live_stdin"):  # its owner types the rest (live_stdin.py)
+        import live_stdin
+
+        live = (worker.stdin_w, stdin, read_exactly, write_out)
+        threading.Thread(target=live_stdin.relay, args=live, daemon=True).start()
+    else:
+        threading.Thread(target=write_all, args=(worker.stdin_w, stdin), daemon=True).start()
     send(STARTED)
     return started
 
@@ -422,7 +369,9 @@ def main() -> int:
     job = json.loads(job_bytes)
     timeout_s = float(job["limits"]["execution_timeout"])
     if job.get("egress"):
-        open_forwarder()
+        import forwarder
+
+        forwarder.open_for_run(EGRESS_PORT, EGRESS_SOCKET)
     oom_before = oom_kills()
     started = hand_job_to_worker(worker, job, job_bytes)
     ending = relay_until_done(worker, job, deadline=started + timeout_s)
