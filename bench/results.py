@@ -15,14 +15,20 @@ and `docker run --rm` of the same image running the plain script, for scale.
 import argparse
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 
 import httpx
 
-from bench.api import REPO, docker_run_latency, free_port, ms, percentile, start_server
+from bench.api import (
+    docker_run_latency,
+    free_port,
+    ms,
+    percentile,
+    prepare,
+    start_server,
+    wait_until_up,
+)
 
 PLAIN = "print('hi')\n"
 PNG = (
@@ -47,33 +53,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--docker-runs", type=int, default=15)
     args = parser.parse_args()
-    state = tempfile.mkdtemp(prefix="sandpit-bench-results-")
-    env = {**os.environ, "SANDPIT_STATE_DIR": state, "SANDBOX_INSTANCE": "sandpit-bench-res"}
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=REPO, check=True)
-    key = subprocess.run(
-        [*manage, "create_api_key", "bench", "--user", "bench"],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    image = subprocess.run(
-        [*manage, "sandbox_image", "--check"], env=env, cwd=REPO, capture_output=True, text=True
-    ).stdout.split()[0]
+    env = {
+        **os.environ,
+        "SANDPIT_STATE_DIR": tempfile.mkdtemp(prefix="sandpit-bench-results-"),
+        "SANDBOX_INSTANCE": "sandpit-bench-res",
+    }
+    key, image = prepare(env)
     port = free_port()
     server = start_server("uvicorn", port, env)
     base = f"http://127.0.0.1:{port}"
     times: dict[str, list[float]] = {name: [] for name in CASES}
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        time.sleep(3)  # let the pools fill
+        wait_until_up(base)
         with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
             for _ in range(args.runs):
                 for name, (body, results, files) in CASES.items():

@@ -12,12 +12,10 @@ what the run may still send drops the rest of the stream: it cannot be a result.
 
 import binascii
 import json
-import os
 import struct
 from collections.abc import Callable
 
 Send = Callable[[bytes, bytes], None]
-READ_CHUNK_BYTES = 65536
 
 BINARY = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
 MAX_MIME_CHARS = 255
@@ -76,18 +74,6 @@ class Results:
             send(self.result_frame, frame)
         for note in notes:
             send(self.note_frame, f"\n{note}\n".encode())
-
-    def drain(self, fd: int, send: Send) -> None:
-        """Relay what the pipe holds now, without waiting for more."""
-        os.set_blocking(fd, False)
-        while True:
-            try:
-                chunk = os.read(fd, READ_CHUNK_BYTES)
-            except BlockingIOError:
-                return
-            if not chunk:
-                return
-            self.relay(chunk, send)
 
     def take(self, chunk: bytes) -> tuple[list[bytes], list[str]]:
         if self.broken:

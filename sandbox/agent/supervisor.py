@@ -39,6 +39,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 # -I leaves this script's folder off sys.path; the agents live side by side.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -136,8 +137,8 @@ def result_exit_code(payload: bytes) -> int:
         return 1
 
 
-def drain(fd: int, kind: bytes) -> None:
-    """Send whatever the pipe holds now, without waiting for more."""
+def drain(fd: int, handle: Callable[[bytes], None]) -> None:
+    """Hand on whatever the pipe holds now, without waiting for more."""
     os.set_blocking(fd, False)
     while True:
         try:
@@ -146,7 +147,7 @@ def drain(fd: int, kind: bytes) -> None:
             return
         if not chunk:
             return
-        send(kind, chunk)
+        handle(chunk)
 
 
 def kill_worker(pid: int) -> int:
@@ -307,16 +308,17 @@ def relay_until_done(worker: Worker, job: dict, deadline: float) -> Ending:
             # is already in the pipes; take it, then end the worker rather than wait for
             # the interpreter to tear itself down (5-10 ms).
             exited_at = time.monotonic()
-            results.drain(worker.display_r, send)  # display() calls came before the return
+            # display() calls came before the return
+            drain(worker.display_r, lambda chunk: results.relay(chunk, send))
             for fd in (worker.stdout_r, worker.stderr_r):
-                drain(fd, streams[fd])
+                drain(fd, lambda chunk, kind=streams[fd]: send(kind, chunk))
             kill_worker(worker.pid)
             status = 0
             break
     if status is None:
         _, status = os.waitpid(worker.pid, 0)
         exited_at = time.monotonic()
-    results.drain(worker.display_r, send)
+    drain(worker.display_r, lambda chunk: results.relay(chunk, send))
     return Ending(status, exited_at or time.monotonic(), timed_out, result)
 
 
