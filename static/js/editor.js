@@ -2,7 +2,7 @@
 import {
   basicSetup, EditorView, EditorState, Compartment, EditorSelection, keymap, indentWithTab,
   json,
-} from 'codemirror';
+} from '../vendor/codemirror.js';
 import { highlightFor } from './highlight.js';
 import { modeFor } from './modes.js';
 import { setUpDialogs } from './dialogs.js';

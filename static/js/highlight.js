@@ -1,6 +1,6 @@
 // Syntax colours that pass WCAG AA (4.5:1) on the editor's background and on its active
 // line, in light and in dark: CodeMirror's defaults and One Dark's do not.
-import { HighlightStyle, syntaxHighlighting, oneDarkTheme, tags as t } from 'codemirror';
+import { HighlightStyle, syntaxHighlighting, oneDarkTheme, tags as t } from '../vendor/codemirror.js';
 
 const LIGHT = {
   keyword: '#7a1fa2', string: '#0a6b1f', number: '#a33a00', comment: '#5f6b7a',
