@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import DatabaseError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -219,9 +220,15 @@ def share(request: HttpRequest, execution_id: str) -> HttpResponse:
 
 def history(request: HttpRequest) -> HttpResponse:
     viewer = viewer_id(request.user, request.session)
-    # The list shows none of a run's texts: leave them in the database.
-    heavy = ("code", "request", "stdout", "stderr", "output")
-    executions = Execution.objects.filter(owner_id=viewer).defer(*heavy).order_by("-id")
+    # The list shows none of a run's texts, results or files (only whether it has any):
+    # leave them in the database.
+    heavy = ("code", "request", "stdout", "stderr", "output", "results", "files")
+    executions = (
+        Execution.objects.filter(owner_id=viewer)
+        .defer(*heavy)
+        .annotate(has_results=~Q(results=[]), has_files=~Q(files=[]))
+        .order_by("-id")
+    )
     filters = {}
     for name, choices in (
         ("language", tuple(LANGUAGES)),

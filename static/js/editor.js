@@ -8,8 +8,11 @@ import { modeFor } from './modes.js';
 import { setUpDialogs } from './dialogs.js';
 import { fromRequest, setUpHttpAccess } from './http-access.js';
 import { clear, elements, renderState, showNotice, showStatus, watch } from './run-view.js';
+import { setUpUploads } from './uploads.js';
 
 const STORAGE_KEY = 'sandpit.editor.v1';
+// A playground run keeps every file it writes, within the server's caps.
+const OUTPUT_FILES = ['**'];
 const EXAMPLES = {
   'python/script': `import sys
 import time
@@ -153,6 +156,10 @@ function rows(container) {
 
 $('add-env').addEventListener('click', () => { addRow($('env'), 'env'); changed(); });
 $('add-file').addEventListener('click', () => { addRow($('files'), 'file'); changed(); });
+const uploads = setUpUploads($('upload'), $('uploads'), {
+  changed: () => changed(),
+  failed: (message) => showNotice(els, message),
+});
 const httpAccess = setUpHttpAccess($('http'), () => changed());
 $('add-host')?.addEventListener('click', () => { httpAccess.add(); changed(); });
 
@@ -174,7 +181,8 @@ function changed() {
   saveTimer = setTimeout(persist, 300);
   checkInput();
   $('env-count').textContent = rows($('env')).length ? `(${rows($('env')).length})` : '';
-  $('file-count').textContent = rows($('files')).length ? `(${rows($('files')).length})` : '';
+  const fileCount = rows($('files')).length + uploads.count();
+  $('file-count').textContent = fileCount ? `(${fileCount})` : '';
   if ($('http-count')) $('http-count').textContent = httpAccess.saved().length ? `(${httpAccess.saved().length})` : '';
 }
 
@@ -273,6 +281,15 @@ function requestBody() {
   return body;
 }
 
+// What the page sends: the request the API call dialog shows, with the uploads (base64,
+// too long to show) and every file the run writes asked back.
+function runBody() {
+  const body = requestBody();
+  const files = [...(body.files || []), ...uploads.files()];
+  if (files.length) body.files = files;
+  return { ...body, output_files: OUTPUT_FILES };
+}
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : '';
@@ -295,7 +312,7 @@ async function run() {
     response = await fetch('/runs', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-      body: JSON.stringify(requestBody()),
+      body: JSON.stringify(runBody()),
     });
   } catch {
     showStatus(els, 'error');
