@@ -9,6 +9,7 @@ import { setUpDialogs } from './dialogs.js';
 import { fromRequest, setUpHttpAccess } from './http-access.js';
 import { clear, elements, renderState, showNotice, showStatus, watch } from './run-view.js';
 import { setUpUploads } from './uploads.js';
+import { setUpLiveInput } from './live-input.js';
 
 const STORAGE_KEY = 'sandpit.editor.v1';
 // A playground run keeps every file it writes, within the server's caps.
@@ -287,6 +288,7 @@ function runBody() {
   const body = requestBody();
   const files = [...(body.files || []), ...uploads.files()];
   if (files.length) body.files = files;
+  if (liveInput.wanted()) body.live_stdin = true;
   return { ...body, output_files: OUTPUT_FILES };
 }
 
@@ -308,6 +310,7 @@ async function run() {
   dialogs.hideShare();
   $('run').disabled = true;
   let response;
+  const live = liveInput.wanted();
   try {
     response = await fetch('/runs', {
       method: 'POST',
@@ -336,8 +339,12 @@ async function run() {
   $('stop').disabled = false;
   await watch(body.id, els, {
     onLine: moveTo,
-    onSocket: (socket) => { running.socket = socket; },
+    onSocket: (socket) => {
+      running.socket = socket;
+      if (live) liveInput.start(socket);
+    },
   });
+  liveInput.stop();
   running = null;
   $('stop').disabled = true;
   $('run').disabled = false;
@@ -350,6 +357,7 @@ function stop() {
 }
 
 // --- share, the API call and the shortcuts (static/js/dialogs.js) --------------------
+const liveInput = setUpLiveInput();
 const dialogs = setUpDialogs({ els, requestBody, checkInput, csrfToken });
 
 $('run').addEventListener('click', run);
