@@ -8,6 +8,7 @@ their execution. Served as attachments that no browser renders in Sandpit's orig
 `Content-Disposition: attachment`, `nosniff` and a CSP sandbox.
 """
 
+import base64
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from django.dispatch import receiver
 from django.http import FileResponse
 
 from playground.models import Execution
-from sandbox.jobs import OutputFile
+from sandbox.jobs import File, Job, OutputFile
 
 log = logging.getLogger(__name__)
 SERVING_HEADERS = {
@@ -38,6 +39,21 @@ def storage() -> Storage:
 def stored_name(execution_id: str, path: str) -> str:
     digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"executions/{execution_id}/{digest}"
+
+
+def new_files(job: Job, files: Iterable[OutputFile]) -> list[OutputFile]:
+    """The run's files but those it was given and left as they were: a page that sends
+    uploads and asks for every file back would keep each upload twice."""
+    given = {f.path: _sha256_of(f) for f in job.files}
+    return [f for f in files if f.skipped or given.get(f.path) != f.sha256]
+
+
+def _sha256_of(given: File) -> str:
+    if given.encoding == "base64":
+        data = base64.b64decode(given.contents)
+    else:
+        data = given.contents.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
 
 
 def files_store(execution_id: str, files: Iterable[OutputFile]) -> list[dict[str, Any]]:

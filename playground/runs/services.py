@@ -163,8 +163,9 @@ async def execution_execute(
         await asyncio.shield(execution.asave())
         raise
     execution.record_result(result)
-    if result.files:
-        execution.files = await asyncio.to_thread(artifacts.files_store, execution.id, result.files)
+    kept = artifacts.new_files(job, result.files)
+    if kept:
+        execution.files = await asyncio.to_thread(artifacts.files_store, execution.id, kept)
     try:
         await save_retrying(execution)
     except DatabaseError:

@@ -134,7 +134,8 @@ if (tool) {
     const response = await fetch(`/tools/${tool.id}/run`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-      body: JSON.stringify({ input, revision_id: $('try-revision').value }),
+      // Every file the tool's run writes comes back, as from the editor's runs.
+      body: JSON.stringify({ input, revision_id: $('try-revision').value, output_files: ['**'] }),
     }).catch(() => null);
     const body = await response?.json().catch(() => ({}));
     if (!response?.ok) {
