@@ -20,8 +20,9 @@ from sandbox.docker.images import DockerImages  # noqa: E402
 from sandbox.engine import Engine, EngineConfig, use_engine  # noqa: E402
 from tests.echo import EchoServers  # noqa: E402
 
-# The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests.
-pytest_plugins = ["tests.api_clients", "tests.browser", "tests.echo"]
+# The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests;
+# the reaping of what earlier sessions left.
+pytest_plugins = ["tests.api_clients", "tests.browser", "tests.echo", "tests.leftovers"]
 
 # Containers of the test session carry their own instance label, so that tests never
 # touch the containers of a server running beside them, nor it theirs.

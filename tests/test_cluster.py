@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 from rizaio.types import CommandExecResponse
 from websockets.sync.client import connect
 
-from tests import backing
+from tests import backing, leftovers
 from tests.conftest import TEST_INSTANCE, LiveServer, free_port, start_server, stop_server
 from tests.second_dockerd import SecondDockerd
 from tests.waits import wait_for
@@ -186,10 +186,21 @@ def test_guest_rate_limits_are_counted_across_nodes(cluster: Cluster) -> None:
     assert answers[-1].status_code == 429
 
 
+@pytest.fixture
+def doomed_node(cluster: Cluster) -> Iterator[tuple[LiveServer, subprocess.Popen[bytes]]]:
+    """A third node, for the test to kill; what it leaves behind is removed after."""
+    server, process = cluster.node("doomed")
+    try:
+        yield server, process
+    finally:
+        stop_server(process)
+        leftovers.remove_instance_containers(f"{TEST_INSTANCE}-doomed")
+
+
 def test_a_killed_node_s_run_ends_as_an_error_and_the_other_node_serves_on(
-    cluster: Cluster,
+    cluster: Cluster, doomed_node: tuple[LiveServer, subprocess.Popen[bytes]]
 ) -> None:
-    doomed, process = cluster.node("doomed")
+    doomed, process = doomed_node
     key = doomed.new_api_key("unlucky-cluster")
     client = rizaio.Riza(api_key=key, base_url=doomed.url, max_retries=0)
 
