@@ -193,6 +193,10 @@ SANDBOX_OUTPUT_FILE_MAX_BYTES = envint(
 SANDBOX_OUTPUT_FILES_MAX_BYTES = envint(
     "SANDBOX_OUTPUT_FILES_MAX_BYTES", 32 * 1024 * 1024, minimum=1024
 )
+# What one owner's runs may keep in files, in all (MiB); past it a run's files are listed
+# as skipped. A guest's far less: anyone may be one, many times over.
+SANDPIT_FILES_QUOTA_MIB = envint("SANDPIT_FILES_QUOTA_MIB", 1024, minimum=0)
+PLAYGROUND_GUEST_FILES_QUOTA_MIB = envint("PLAYGROUND_GUEST_FILES_QUOTA_MIB", 16, minimum=0)
 
 # --- The API ------------------------------------------------------------------------
 # A request body past this is a 413: the engine's own caps (code, stdin, files) fit.

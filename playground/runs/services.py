@@ -165,7 +165,7 @@ async def execution_execute(
     execution.record_result(result)
     kept = artifacts.new_files(job, result.files)
     if kept:
-        execution.files = await asyncio.to_thread(artifacts.files_store, execution.id, kept)
+        execution.files = await asyncio.to_thread(artifacts.files_store, execution, kept)
     try:
         await save_retrying(execution)
     except DatabaseError:
