@@ -45,6 +45,7 @@ class Artifacts:
         self._file_bytes = 0
         self._open: OutputFile | None = None
         self._pieces: list[bytes] = []
+        self._received = 0
         self._hash = hashlib.sha256()
 
     def add(self, frame: Frame, payload: bytes) -> None:
@@ -103,6 +104,7 @@ class Artifacts:
             raise ProtocolError("output files past their total cap")
         entry.size = size
         self._open, self._pieces, self._hash = entry, [], hashlib.sha256()
+        self._received = 0
         if size == 0:
             self._close()
 
@@ -112,7 +114,8 @@ class Artifacts:
             raise ProtocolError("file bytes with no file")
         self._pieces.append(payload)
         self._hash.update(payload)
-        received = sum(len(p) for p in self._pieces)
+        self._received += len(payload)
+        received = self._received
         if received > entry.size:
             raise ProtocolError("more bytes than the file's size")
         if received == entry.size:
