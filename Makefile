@@ -12,11 +12,12 @@ export SANDPIT_STATE_DIR ?= $(CURDIR)/.sandpit
 .PHONY: run test test-fast lint setup venv engine image db static ci browser cluster cluster-stop
 
 # --no-proxy-headers: uvicorn would believe X-Forwarded-For from any loopback client;
-# Sandpit believes it only from SANDPIT_TRUSTED_PROXIES (playground/guests.py).
+# Sandpit believes it only from SANDPIT_TRUSTED_PROXIES (playground/web/guests.py).
+# --ws-max-size: a watcher sends lines of input, not 16 MiB (uvicorn's default) to buffer.
 run: setup
 	@$(BIN)/python manage.py admin_hint
 	$(BIN)/uvicorn playground.asgi:application --host $(HOST) --port $(PORT) --lifespan on \
-		--no-proxy-headers
+		--no-proxy-headers --ws-max-size 1048576
 
 # Two nodes on PostgreSQL and Redis behind nginx on 127.0.0.1:8000 (scripts/cluster.sh).
 cluster: setup

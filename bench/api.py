@@ -72,6 +72,34 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def prepare(env: dict[str, str]) -> tuple[str, str]:
+    """A database of its own with an API key, and the sandbox image's tag."""
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=REPO, check=True)
+    key = subprocess.run(
+        [*manage, "create_api_key", "bench", "--user", "bench"],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[-1]
+    image = subprocess.run(
+        [*manage, "sandbox_image", "--check"], env=env, cwd=REPO, capture_output=True, text=True
+    ).stdout.split()[0]
+    return key, image
+
+
+def wait_until_up(base: str) -> None:
+    for _ in range(300):
+        try:
+            httpx.get(f"{base}/healthz")
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    time.sleep(3)  # let the pools fill
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -192,40 +220,21 @@ def main() -> None:
     parser.add_argument("--pool-max", type=int, default=8)
     args = parser.parse_args()
 
-    state = tempfile.mkdtemp(prefix="sandpit-bench-")
     env = {
         **os.environ,
-        "SANDPIT_STATE_DIR": state,
+        "SANDPIT_STATE_DIR": tempfile.mkdtemp(prefix="sandpit-bench-"),
         "SANDBOX_INSTANCE": "sandpit-bench-api",
         "SANDBOX_POOL_SIZE": str(args.pool_size),
         "SANDBOX_POOL_MAX": str(args.pool_max),
     }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=REPO, check=True)
-    key = subprocess.run(
-        [*manage, "create_api_key", "bench", "--user", "bench"],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    image = subprocess.run(
-        [*manage, "sandbox_image", "--check"], env=env, cwd=REPO, capture_output=True, text=True
-    ).stdout.split()[0]
+    key, image = prepare(env)
     port = free_port()
     server = start_server(args.server, port, env)
     base = f"http://127.0.0.1:{port}"
     client = Client(base, key)
     rows: list[tuple[str, str, str]] = []
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        time.sleep(3)  # let the pools fill
+        wait_until_up(base)
         idle = client.paced(args.runs, 0.25)
         plain = docker_run_latency(image, args.docker_runs)
         rows.append(("idle, one at a time: p50 / p95", ms(idle), ms(plain)))

@@ -97,6 +97,8 @@ class Execution(models.Model):
     # Files kept by output_files: [{path, size, sha256, content_type} | {path, skipped}];
     # their bytes are in the artifacts storage (playground/runs/files.py).
     files = models.JSONField(default=list, blank=True)
+    # Their bytes in all: what counts against the owner's quota (playground/runs/files.py).
+    files_bytes = models.BigIntegerField(default=0)
     duration_ms = models.IntegerField(null=True, blank=True)
     # Why the engine could not run it (busy, unreachable, interrupted), for people.
     error_reason = models.TextField(blank=True, default="")

@@ -175,8 +175,10 @@ SANDBOX_MAX_MEMORY_MIB = envint("SANDBOX_MAX_MEMORY_MIB", 2048, minimum=16)
 SANDBOX_MAX_OUTPUT_BYTES = envint("SANDBOX_MAX_OUTPUT_BYTES", 1024 * 1024, minimum=1024)
 SANDBOX_CPUS_PER_RUN = envfloat("SANDBOX_CPUS_PER_RUN", 1.0, minimum=0.1)
 SANDBOX_PIDS_PER_RUN = envint("SANDBOX_PIDS_PER_RUN", 128, minimum=8)
-# "runsc" runs every sandbox under gVisor, when the engine has that runtime installed.
-SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "")
+# The OCI runtime of every sandbox: "auto" takes crun where the engine declares it and it
+# starts a sandbox, else runc (sandbox/docker/oci.py says why, and /readyz says which);
+# a name ("crun", "runc", "runsc" for gVisor) must be declared by the engine.
+SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "auto")
 SANDBOX_DOCKER_TIMEOUT_S = envint("SANDBOX_DOCKER_TIMEOUT_S", 30, minimum=1)
 SANDBOX_DEBIAN_MIRROR = envstr("SANDBOX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SANDBOX_STATE_DIR = STATE_DIR / "sandbox"
@@ -191,6 +193,10 @@ SANDBOX_OUTPUT_FILE_MAX_BYTES = envint(
 SANDBOX_OUTPUT_FILES_MAX_BYTES = envint(
     "SANDBOX_OUTPUT_FILES_MAX_BYTES", 32 * 1024 * 1024, minimum=1024
 )
+# What one owner's runs may keep in files, in all (MiB); past it a run's files are listed
+# as skipped. A guest's far less: anyone may be one, many times over.
+SANDPIT_FILES_QUOTA_MIB = envint("SANDPIT_FILES_QUOTA_MIB", 1024, minimum=0)
+PLAYGROUND_GUEST_FILES_QUOTA_MIB = envint("PLAYGROUND_GUEST_FILES_QUOTA_MIB", 16, minimum=0)
 
 # --- The API ------------------------------------------------------------------------
 # A request body past this is a 413: the engine's own caps (code, stdin, files) fit.

@@ -45,6 +45,7 @@ class Artifacts:
         self._file_bytes = 0
         self._open: OutputFile | None = None
         self._pieces: list[bytes] = []
+        self._received = 0
         self._hash = hashlib.sha256()
 
     def add(self, frame: Frame, payload: bytes) -> None:
@@ -69,13 +70,12 @@ class Artifacts:
             raise ProtocolError("more display results than the cap")
         if self._result_bytes > self.caps.results_max_bytes + 1024 * self.caps.results_max:
             raise ProtocolError("display results past their size cap")
-        try:
-            bundle = strict_json.loads(payload)
-        except (ValueError, RecursionError) as exc:
-            raise ProtocolError(f"a malformed display result: {exc}") from None
-        problem = bundles.bundle_problem(bundle)
-        if problem or strict_json.bad_text_at(bundle) is not None:
+        # The supervisor's own checks, again: each a C-speed pass over at most the cap.
+        problem, bundle = bundles.payload_problem(payload)
+        problem = problem or bundles.bundle_problem(bundle)
+        if problem:
             raise ProtocolError(f"a display result the supervisor should have refused: {problem}")
+        assert isinstance(bundle, dict)
         self.results.append({"data": bundle["data"], "metadata": bundle.get("metadata", {})})
 
     def _file(self, payload: bytes) -> None:
@@ -89,7 +89,7 @@ class Artifacts:
             size = int(header.get("size", 0))
         except (ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"a malformed file frame: {exc}") from None
-        if not isinstance(path, str) or validate_file_path(path) or not isinstance(skipped, str):
+        if not isinstance(skipped, str) or not isinstance(path, str) or not safe_path(path):
             raise ProtocolError("an output file with an unsafe path")
         entry = OutputFile(path=path, content_type=content_type(path))
         self.files.append(entry)
@@ -104,6 +104,7 @@ class Artifacts:
             raise ProtocolError("output files past their total cap")
         entry.size = size
         self._open, self._pieces, self._hash = entry, [], hashlib.sha256()
+        self._received = 0
         if size == 0:
             self._close()
 
@@ -113,7 +114,8 @@ class Artifacts:
             raise ProtocolError("file bytes with no file")
         self._pieces.append(payload)
         self._hash.update(payload)
-        received = sum(len(p) for p in self._pieces)
+        self._received += len(payload)
+        received = self._received
         if received > entry.size:
             raise ProtocolError("more bytes than the file's size")
         if received == entry.size:
@@ -124,6 +126,18 @@ class Artifacts:
         self._open.data = b"".join(self._pieces)
         self._open.sha256 = self._hash.hexdigest()
         self._open, self._pieces = None, []
+
+
+def safe_path(path: str) -> bool:
+    """A relative path inside the working directory, in valid Unicode with no control
+    character: one a URL, a header and a database all carry."""
+    if validate_file_path(path) or not path.isprintable():
+        return False
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def content_type(path: str) -> str:

@@ -101,6 +101,11 @@ class RunSandboxes(Protocol):
         """Return if the backend answers; EngineUnavailable if it does not."""
         ...
 
+    async def runtime(self) -> dict[str, str]:
+        """What isolates the sandboxes: the runtime wanted, the one used, and why not the
+        one preferred; EngineUnavailable when one named outright is missing."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -145,6 +145,7 @@ class Engine:
             or config.max_concurrent_runs + config.max_queued_runs,
         )
         self._running: dict[str, Sandbox] = {}
+        self.runtime: dict[str, str] = {}
         # Sandboxes kept for sessions, each serving one session's calls (sessions.py).
         self.sessions = SessionHost(self)
         self._started = False
@@ -158,6 +159,8 @@ class Engine:
         async with self._start_lock:
             if self._started:
                 return
+            # What isolates the sandboxes, chosen (and logged) before any is started.
+            self.runtime = await self.adapter.runtime()
             removed = await self.adapter.remove_leftovers()
             if removed:
                 log.info("removed %d sandbox containers left by an earlier server", removed)
@@ -269,6 +272,26 @@ class Engine:
         await self.factory.kill(sandbox)
         return True
 
+    async def send_stdin(self, run_id: str, text: str | None) -> bool:
+        """More stdin for a live-stdin run going here (None: its end); False when no such
+        run is going here, or it does not take input, or past MAX_STDIN_BYTES in all."""
+        sandbox = self._running.get(run_id)
+        if sandbox is None or not sandbox.live_stdin or sandbox.stdin_closed:
+            return False
+        data = b"" if text is None else text.encode("utf-8", "replace")
+        if text is not None and not data:
+            return True
+        sandbox.stdin_bytes += len(data)
+        if sandbox.stdin_bytes > limits.MAX_STDIN_BYTES:
+            return False
+        sandbox.stdin_closed = text is None
+        sandbox.connection.writer.write(encode_job(data))
+        try:
+            await sandbox.connection.writer.drain()
+        except (ConnectionError, OSError):
+            return False
+        return True
+
     async def _drive(self, sandbox: Sandbox, job: Job, emit: EventSink) -> RunResult:
         """The run, with its own egress proxy while it goes when it has http.allow."""
         if not job.http_allow:
@@ -295,6 +318,7 @@ class Engine:
         outcome = Outcome.BROKEN  # until the exit frame says otherwise
         try:
             sandbox.connection.writer.write(encode_job(job.to_wire(self.config.output_caps)))
+            sandbox.live_stdin = job.live_stdin  # more stdin may follow the job, not precede it
             async with asyncio.timeout(timeout_s + limits.ENGINE_TIMEOUT_GRACE_S):
                 await sandbox.connection.writer.drain()
                 while summary is None:

@@ -99,6 +99,8 @@ class Job:
     tenant: str = ""
     # Glob patterns, relative to the working directory, of files to keep after the run.
     output_files: Sequence[str] = ()
+    # stdin stays open while the run goes, for its owner to type into (Engine.send_stdin).
+    live_stdin: bool = False
 
     def to_wire(self, caps: OutputCaps = OutputCaps(), **more: Any) -> bytes:
         """The message the supervisor inside the container receives (a run's only one;
@@ -119,6 +121,7 @@ class Job:
                 ],
                 "limits": {"execution_timeout": self.limits.execution_timeout_s},
                 "egress": bool(self.http_allow),
+                "live_stdin": self.live_stdin,
                 "results_max": caps.results_max,
                 "results_max_bytes": caps.results_max_bytes,
                 "output_files": list(self.output_files),

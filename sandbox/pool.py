@@ -37,6 +37,10 @@ class Sandbox:
     egress_dir: Path
     memory_mib: int
     stopped: bool = field(default=False)
+    # Its run's stdin stays open for its owner to type into (Engine.send_stdin).
+    live_stdin: bool = field(default=False)
+    stdin_closed: bool = field(default=False)
+    stdin_bytes: int = field(default=0)
 
     @property
     def sandbox_id(self) -> str:

@@ -61,6 +61,8 @@ class OutputCollector:
         await self._append("stderr", f"{text}Sandpit: {message}\n")
 
     async def _append(self, stream: Stream, text: str) -> None:
+        # A NUL is text no database column keeps (PostgreSQL refuses it): shown as U+FFFD.
+        text = text.replace("\x00", "\ufffd")
         if text:
             self._text[stream].append(text)
             await self._emit(OutputEvent(stream, text))
@@ -128,7 +130,7 @@ def _parse_result(payload: bytes | None) -> tuple[Any, OutputStatus, str]:
             output = strict_json.loads(result["output"])
             if strict_json.bad_text_at(output) is not None:
                 return None, OutputStatus.ERROR, "the function's output is not valid Unicode"
-            return output, status, ""
+            return strict_json.without_nul(output), status, ""
         return None, status, str(result.get("error", ""))[:1000]
     except RecursionError:
         return None, OutputStatus.ERROR, "the function's output nests too deeply"

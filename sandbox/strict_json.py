@@ -7,6 +7,7 @@ request with one is a 400, and a container's frame with one is a malformed resul
 
 import json
 import math
+import re
 from typing import Any
 
 
@@ -59,3 +60,16 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+# A NUL in a string, as json.dumps writes one: \\u0000 after an even run of backslashes.
+ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def without_nul(value: Any) -> Any:
+    """The value with each NUL character in its strings (and keys) as U+FFFD: JSON may
+    carry one, no database keeps one (PostgreSQL refuses it). Linear, in C's steps."""
+    text = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" not in text:
+        return value
+    return json.loads(ESCAPED_NUL.sub(lambda m: m.group(1) + "\\ufffd", text))

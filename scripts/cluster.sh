@@ -61,7 +61,8 @@ start() {
       "$bin/python" "$here/manage.py" collectstatic --noinput -v 0
     SANDPIT_STATE_DIR="$state/node$n" SANDBOX_INSTANCE="sandpit-node$n" nohup \
       "$bin/uvicorn" playground.asgi:application --app-dir "$here" --host 127.0.0.1 \
-      --port "800$n" --lifespan on --no-proxy-headers >"$state/node$n.log" 2>&1 &
+      --port "800$n" --lifespan on --no-proxy-headers --ws-max-size 1048576 \
+      >"$state/node$n.log" 2>&1 &
     echo $! >"$state/node$n.pid"
   done
   sed "s|@STATE@|$state|g" "$here/scripts/cluster-nginx.conf" >"$state/nginx.conf"

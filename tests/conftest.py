@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,8 +20,9 @@ from sandbox.docker.images import DockerImages  # noqa: E402
 from sandbox.engine import Engine, EngineConfig, use_engine  # noqa: E402
 from tests.echo import EchoServers  # noqa: E402
 
-# The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests.
-pytest_plugins = ["tests.api_clients", "tests.browser", "tests.echo"]
+# The Chromium fixture and helpers of the UI tests; the echo servers of the egress tests;
+# the reaping of what earlier sessions left.
+pytest_plugins = ["tests.api_clients", "tests.browser", "tests.echo", "tests.leftovers"]
 
 # Containers of the test session carry their own instance label, so that tests never
 # touch the containers of a server running beside them, nor it theirs.
@@ -183,3 +184,31 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"the live server did not answer within {SERVER_START_TIMEOUT_S} s")
+
+
+# CI sets SANDPIT_REQUIRE_ALL=1: there a test that would skip (no PostgreSQL, no Docker
+# engine of its own) fails instead, so that a green run means that every test ran.
+REQUIRE_ALL = os.environ.get("SANDPIT_REQUIRE_ALL") or "0"
+if REQUIRE_ALL not in ("0", "1"):
+    raise pytest.UsageError(f"SANDPIT_REQUIRE_ALL is 1 or 0, not {REQUIRE_ALL!r}")
+
+
+def _fail_if_skipped(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if REQUIRE_ALL == "1" and report.skipped and not hasattr(report, "wasxfail"):
+        why = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"{str(why).removeprefix('Skipped: ')} (a skip: SANDPIT_REQUIRE_ALL=1)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport() -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _fail_if_skipped(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report() -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _fail_if_skipped(report)
+    return report

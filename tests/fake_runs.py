@@ -110,6 +110,9 @@ class FakeRunSandboxes:
         if self.fail_starts:
             raise OSError("the fake backend is down")
 
+    async def runtime(self) -> dict[str, str]:
+        return {"wanted": "auto", "using": "fake"}
+
     def instance_sandboxes(self) -> list[str]:
         return list(self._sandboxes)
 

@@ -1,4 +1,5 @@
-"""Every page, audited by axe-core in Chromium (WCAG 2 A and AA) and laid out on phones."""
+"""Every page, audited by axe-core in Chromium (WCAG 2 A and AA) and laid out on phones,
+with a run that has every kind of result and files in it."""
 
 import json
 from collections.abc import Callable
@@ -22,19 +23,25 @@ from tests.browser import (
     wait_for,
 )
 from tests.conftest import LiveServer
+from tests.rich_runs import EVERY_KIND
 
 PHONE_WIDTHS = (360, 390, 414)
-# A line longer than any phone is wide, as code often has.
+# A line longer than any phone is wide, as code often has, and results and files wider
+# than one.
 LONG_LINE = "print('" + "a long line of output " * 8 + "')"
+RICH_RUN = LONG_LINE + "\n" + EVERY_KIND
 
 
 def _pages(driver: WebDriver, server: LiveServer, username: str) -> dict[str, str]:
-    """Sign in, make a run with long lines in it; the address of each page to check."""
+    """Sign in, make a run with long lines, results and files in it; the address of each
+    page to check."""
     sign_in(driver, server, username)
     open_playground(driver, server)
-    set_code(driver, LONG_LINE)
+    set_code(driver, RICH_RUN)
     by_id(driver, "run").click()
     wait_for(driver, finished)
+    assert len(driver.find_elements("css selector", '[data-testid="result"]')) == 6
+    assert len(driver.find_elements("css selector", '[data-testid="file-link"]')) == 2
     client = rizaio.Riza(api_key=server.new_api_key(username), base_url=server.url)
     tool = client.tools.create(
         name="audited",
@@ -97,9 +104,15 @@ def test_no_page_scrolls_sideways_on_a_phone(
     for name, url in pages.items():
         driver.get(url)
         wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+        if name == "editor":  # with the run's results and files in the result pane
+            by_id(driver, "run").click()
+            wait_for(driver, finished)
         # A mobile layout viewport grows to fit what overflows: measure both ways.
         wider[name] = max(
             sideways_overflow(driver), driver.execute_script("return window.innerWidth") - width
         )
         screenshot(driver, f"phone-{width}-{name}")
+        if name in ("editor", "permalink"):
+            driver.execute_script("document.getElementById('results-section').scrollIntoView()")
+            screenshot(driver, f"phone-{width}-{name}-results")
     assert wider == dict.fromkeys(pages, 0)

@@ -4,6 +4,7 @@ Stop from any node, shared rate limits, a node killed, the database away and bac
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,10 +18,13 @@ import httpx
 import pytest
 import rizaio
 from cryptography.fernet import Fernet
+from rizaio.types import CommandExecResponse
 from websockets.sync.client import connect
 
-from tests import backing
+from tests import backing, leftovers
 from tests.conftest import TEST_INSTANCE, LiveServer, free_port, start_server, stop_server
+from tests.second_dockerd import SecondDockerd
+from tests.waits import wait_for
 
 GUEST_RUNS_PER_MINUTE = 4
 NODE_TIMEOUT_S = 3
@@ -43,13 +47,15 @@ class Cluster:
         port = int(server.url.rsplit(":", 1)[1])
         _, self.processes[name] = start_server(server.env, self.folder / name, port)
 
-    def node(self, name: str) -> tuple[LiveServer, object]:
+    def node(self, name: str, **more_env: str) -> tuple[LiveServer, subprocess.Popen[bytes]]:
+        """A third node of the cluster, started; stopping it is the caller's."""
         state = self.folder / name
         state.mkdir()
         env = {
             **self.env,
             "SANDPIT_STATE_DIR": str(state),
             "SANDBOX_INSTANCE": f"{TEST_INSTANCE}-{name}",
+            **more_env,
         }
         return start_server(env, state, free_port())
 
@@ -180,10 +186,21 @@ def test_guest_rate_limits_are_counted_across_nodes(cluster: Cluster) -> None:
     assert answers[-1].status_code == 429
 
 
+@pytest.fixture
+def doomed_node(cluster: Cluster) -> Iterator[tuple[LiveServer, subprocess.Popen[bytes]]]:
+    """A third node, for the test to kill; what it leaves behind is removed after."""
+    server, process = cluster.node("doomed")
+    try:
+        yield server, process
+    finally:
+        stop_server(process)
+        leftovers.remove_instance_containers(f"{TEST_INSTANCE}-doomed")
+
+
 def test_a_killed_node_s_run_ends_as_an_error_and_the_other_node_serves_on(
-    cluster: Cluster,
+    cluster: Cluster, doomed_node: tuple[LiveServer, subprocess.Popen[bytes]]
 ) -> None:
-    doomed, process = cluster.node("doomed")
+    doomed, process = doomed_node
     key = doomed.new_api_key("unlucky-cluster")
     client = rizaio.Riza(api_key=key, base_url=doomed.url, max_retries=0)
 
@@ -202,7 +219,7 @@ def test_a_killed_node_s_run_ends_as_an_error_and_the_other_node_serves_on(
     while not (running := [e for e in on_a.executions.list() if e.status == "running"]):  # type: ignore[attr-defined]
         assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.2)
-    os.kill(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    os.kill(process.pid, signal.SIGKILL)
     deadline = time.monotonic() + NODE_TIMEOUT_S + 15
     while (record := on_a.executions.get(running[0].id)).status == "running":  # type: ignore[attr-defined]
         assert time.monotonic() < deadline, "the dead node's run was never ended"
@@ -309,71 +326,77 @@ def test_the_database_tests_pass_on_postgresql(cluster: Cluster) -> None:
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def _our_dockerd() -> tuple[int, list[str]] | None:
-    """The local dockerd's pid and command line, when it is a process we may restart."""
-    found = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True)
-    pids = found.stdout.split()
-    if len(pids) != 1 or os.environ.get("DOCKER_HOST"):
-        return None
-    command = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")
-    return int(pids[0]), [part.decode() for part in command if part]
-
-
-def _docker_answers() -> bool:
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+@pytest.fixture
+def node_on_its_own_docker(
+    cluster: Cluster, base_image: str
+) -> Iterator[tuple[LiveServer, SecondDockerd]]:
+    """A node whose Docker engine is a second dockerd of the test's own, which the test
+    may stop: stopping the machine's would take the containers of everything beside."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        pytest.skip("a Docker engine of the test's own needs root and dockerd")
+    engine = SecondDockerd.create(prefix=f"{TEST_INSTANCE}-dockerd-")
+    try:
+        engine.copy_image(base_image)
+        server, process = cluster.node("own-docker", DOCKER_HOST=engine.host)
+        try:
+            yield server, engine
+        finally:
+            stop_server(process)
+    finally:
+        engine.remove()
 
 
 def test_a_docker_restart_ends_runs_as_errors_answers_503_then_recovers(
-    cluster: Cluster,
+    node_on_its_own_docker: tuple[LiveServer, SecondDockerd],
 ) -> None:
-    dockerd = _our_dockerd()
-    if dockerd is None or os.geteuid() != 0:
-        pytest.skip("the Docker engine is not a local dockerd this test may restart")
-    pid, command = dockerd
-    key = cluster.a.new_api_key("docker-restart")
-    on_a = rizaio.Riza(api_key=key, base_url=cluster.a.url, max_retries=0)
-    results: list[object] = []
-    thread = threading.Thread(
-        target=lambda: results.append(
-            on_a.command.exec(language="python", code="import time\ntime.sleep(30)")
-        )
-    )
+    node, engine = node_on_its_own_docker
+    key = node.new_api_key("docker-restart")
+    api = rizaio.Riza(api_key=key, base_url=node.url, max_retries=0)
+    results: list[CommandExecResponse | rizaio.APIError] = []
+
+    def in_flight() -> None:
+        try:
+            results.append(api.command.exec(language="python", code="import time\ntime.sleep(30)"))
+        except rizaio.APIError as exc:
+            results.append(exc)
+
+    thread = threading.Thread(target=in_flight)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not [e for e in on_a.executions.list() if e.status == "running"]:  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline, "the run never started"
-        time.sleep(0.2)
-    os.kill(pid, signal.SIGTERM)
+    wait_for("the run to start", lambda: _running(api), timeout_s=30, every_s=0.2)
+    engine.stop()
     try:
-        deadline = time.monotonic() + 60
-        while Path(f"/proc/{pid}").exists():
-            assert time.monotonic() < deadline, "dockerd did not stop"
-            time.sleep(0.2)
         down = httpx.post(
-            f"{cluster.a.url}/v1/execute",
+            f"{node.url}/v1/execute",
             json={"language": "python", "code": "print(1)"},
             headers={"Authorization": f"Bearer {key}"},
             timeout=60,
         )
     finally:
-        with (cluster.folder / "dockerd-again.log").open("a") as log:
-            subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not _docker_answers():
-            assert time.monotonic() < deadline, "dockerd did not come back"
-            time.sleep(0.25)
+        engine.start()
     thread.join(timeout=60)
     assert results, "the in-flight run's request never ended"
     cut = results[0]
-    assert cut.exit_code == -1 and "stopped unexpectedly" in cut.stderr  # type: ignore[attr-defined]
+    assert isinstance(cut, CommandExecResponse), f"the in-flight run's request failed: {cut}"
+    assert cut.exit_code == -1 and "stopped unexpectedly" in cut.stderr
     assert down.status_code == 503 and down.headers["Retry-After"]
     assert down.json()["error"]["code"] == "engine_unavailable"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            back = on_a.command.exec(language="python", code="print('pools rebuilt')")
-            break
-        except rizaio.APIStatusError:
-            assert time.monotonic() < deadline, "service did not come back"
-            time.sleep(1)
+    back = wait_for(
+        "the node to run code again once Docker was back",
+        lambda: _ran(api, "print('pools rebuilt')"),
+        timeout_s=60,
+        every_s=1,
+    )
     assert back.stdout == "pools rebuilt\n"
+
+
+def _running(api: rizaio.Riza) -> list[object]:
+    """The owner's runs now running."""
+    return [e for e in api.executions.list() if e.status == "running"]  # type: ignore[attr-defined]
+
+
+def _ran(api: rizaio.Riza, code: str) -> CommandExecResponse | None:
+    """The run's result, or None if the API refused it (a 503 while Docker comes back)."""
+    try:
+        return api.command.exec(language="python", code=code)
+    except rizaio.APIStatusError:
+        return None

@@ -39,8 +39,13 @@ async def test_thirty_runs_leave_no_container_behind(engine: Engine) -> None:
 
 
 async def test_every_run_gets_a_container_of_its_own(engine: Engine) -> None:
-    code = "import socket\nprint(socket.gethostname(), open('/proc/self/cgroup').read().split('/')[-1].strip())"
+    # The root file system's own writable layer names its container, under runc or crun.
+    code = (
+        "root = next(line for line in open('/proc/self/mountinfo') if ' / / ' in line)\n"
+        "print(next(o for o in root.split(',') if o.startswith('upperdir=')))"
+    )
     first, second = await asyncio.gather(*(engine.run(script("python", code)) for _ in range(2)))
+    assert first.stdout.startswith("upperdir=") and second.stdout.startswith("upperdir=")
     assert first.stdout != second.stdout
 
 

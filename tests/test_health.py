@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,7 +34,41 @@ def test_healthz_and_readyz_answer_and_name_the_node(sandpit_server: LiveServer)
     health = httpx.get(f"{sandpit_server.url}/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     ready = httpx.get(f"{sandpit_server.url}/readyz")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "failing": {}})
+    body = ready.json()
+    assert (ready.status_code, body["status"], body["failing"]) == (200, "ready", {})
+    # What isolates the sandboxes: crun where the engine declares it (make's engine
+    # does), else runc and why (sandbox/docker/oci.py).
+    runtime = body["runtime"]
+    assert runtime["wanted"] == "auto" and runtime["using"] in ("crun", "runc")
+    assert runtime["using"] == "crun" or runtime["note"]
+
+
+def test_a_runtime_the_engine_lacks_is_said_in_readyz_and_refuses_runs(
+    base_image: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "SANDPIT_STATE_DIR": str(tmp_path),
+        "SANDBOX_INSTANCE": f"{TEST_INSTANCE}-no-runtime",
+        "SANDBOX_POOL_SIZE": "1",
+        "SANDBOX_DOCKER_RUNTIME": "sandpit-no-such-runtime",
+    }
+    server, process = start_server(env, tmp_path, free_port())
+    try:
+        ready = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert ready.status_code == 503 and "runtime" in ready.json()["failing"]
+        ran = httpx.post(
+            f"{server.url}/v1/execute",
+            json={"language": "python", "code": "print(1)"},
+            headers={"Authorization": f"Bearer {server.new_api_key('isolated')}"},
+            timeout=60,
+        )
+        assert ran.status_code == 503  # the operator's settings are not the tenant's to read
+    finally:
+        stop_server(process)
+    said = (tmp_path / "server.log").read_text()
+    assert "SANDBOX_DOCKER_RUNTIME='sandpit-no-such-runtime'" in said
+    assert "declares no such runtime" in said
 
 
 def test_metrics_count_runs_and_pools(sandpit_server: LiveServer) -> None:

@@ -15,6 +15,7 @@ from tests.browser import (
     open_playground,
     screenshot,
     set_code,
+    sign_in,
     text_of,
     type_code,
     wait_for,
@@ -152,3 +153,29 @@ def test_history_lists_the_browsers_runs_with_links(
     assert [str(a.get_attribute("href")) for a in links] == [permalink]
     screenshot(driver, "history")
     assert Path(SCREENSHOTS / "history.png").exists()
+
+
+def test_the_pages_run_no_inline_script_and_a_new_key_still_copies(
+    sandpit_server: LiveServer, new_browser: Callable[..., WebDriver]
+) -> None:
+    driver = new_browser()
+    sign_in(driver, sandpit_server, "inline-scripts")
+    driver.get(sandpit_server.url + "/keys")
+    driver.find_element(By.NAME, "name").send_keys("copied", Keys.ENTER)
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="new-key"]'))
+    # An inline script, as injected markup would be: the page's policy does not run it.
+    ran = driver.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1';"
+        "document.body.append(s); return window.inlineRan === 1;"
+    )
+    assert ran is False
+    driver.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": sandpit_server.url, "permissions": ["clipboardReadWrite"]},
+    )
+    by_id(driver, "copy-key").click()
+    wait_for(driver, lambda d: by_id(d, "copy-key").text == "Copied")
+    copied = driver.execute_async_script(
+        "const done = arguments[0]; navigator.clipboard.readText().then(done, (e) => done('!' + e));"
+    )
+    assert copied == by_id(driver, "new-key").get_attribute("value")

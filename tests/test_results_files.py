@@ -168,25 +168,29 @@ def test_binary_files_in_and_files_out(
     code = (
         "import os\n"
         "data = open('in.png', 'rb').read()\n"
+        "open('notes.txt', 'a').write('and more')\n"
         "os.makedirs('out/deep', exist_ok=True)\n"
         "open('chart.png', 'wb').write(data)\n"
         "open('out/deep/report.html', 'w').write('<script>alert(1)</script>')\n"
         "open('big.png', 'wb').write(b'x' * (11 * 1024 * 1024))\n"
         "os.symlink('/etc/passwd', 'passwd.png')\n"
-        "open('ignored.txt', 'w').write('not asked for')\n"
+        "open('ignored.log', 'w').write('not asked for')\n"
     )
     ran = _run(
         raw,
         code=code,
         files=[
-            {"path": "in.png", "contents": base64.b64encode(PNG).decode(), "encoding": "base64"}
+            {"path": "in.png", "contents": base64.b64encode(PNG).decode(), "encoding": "base64"},
+            {"path": "notes.txt", "contents": "given, "},
         ],
-        output_files=["*.png", "out/**"],
+        output_files=["*.png", "*.txt", "out/**"],
         limits={"memory_size": 256},
     )
     assert ran["exit_code"] == 0, ran["stderr"]
     files = {f["path"]: f for f in ran["files"]}
-    assert set(files) == {"chart.png", "in.png", "out/deep/report.html", "big.png", "passwd.png"}
+    # in.png was given and left as it was: not kept twice; notes.txt was changed.
+    kept = {"chart.png", "notes.txt", "out/deep/report.html", "big.png", "passwd.png"}
+    assert set(files) == kept
     chart = files["chart.png"]
     assert chart["size"] == len(PNG) and chart["sha256"] == hashlib.sha256(PNG).hexdigest()
     assert chart["content_type"] == "image/png"
@@ -216,7 +220,7 @@ def test_binary_files_in_and_files_out(
     )
     assert httpx.get(sandpit_server.url + chart["url"]).status_code == 401
     assert httpx.get(f"{sandpit_server.url}/e/{ran['id']}/files/chart.png").status_code == 404
-    assert raw.get(f"/v1/executions/{ran['id']}/files/ignored.txt").status_code == 404
+    assert raw.get(f"/v1/executions/{ran['id']}/files/ignored.log").status_code == 404
 
 
 def test_a_deleted_execution_takes_its_files(

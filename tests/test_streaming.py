@@ -1,6 +1,7 @@
 """Watching runs over WebSockets: late joiners, stop, strangers. A real channel layer."""
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -138,7 +139,7 @@ async def test_only_the_owner_may_stop_a_run(engine: Engine) -> None:
     await receive_until_printed(outsider, "up")
     await outsider.send_json_to({"type": "stop"})
     refused = await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S)
-    assert refused == {"type": "error", "message": "only the run's owner may stop it"}
+    assert refused == {"type": "error", "message": "only the run's owner may stop it or type"}
     # Still going: recorded running, or about to be (services.RUNNING_MARK_AFTER_S).
     assert (await Execution.objects.aget(id=execution.id)).status in ("queued", "running")
     mine = await watcher(execution.id, owner)
@@ -234,4 +235,56 @@ async def test_unsharing_lets_go_of_every_watcher_but_the_owner(engine: Engine) 
     assert message["code"] == 4403
     await mine.send_json_to({"type": "stop"})  # the owner still watches, and may stop it
     assert (await receive_until_finished(mine))[-1]["execution"]["status"] == "stopped"
+    await mine.disconnect()
+
+
+async def test_the_owner_types_into_a_live_run_and_a_watcher_may_not(engine: Engine) -> None:
+    owner = await User.objects.acreate(username="typist")
+    stranger = await User.objects.acreate(username="onlooker")
+    code = (
+        "name = input('name? ')\nprint('hello', name, flush=True)\n"
+        "import sys\nprint('rest:', repr(sys.stdin.read()))"
+    )
+    execution = await services.execution_start(
+        services.Submission(
+            owner=owner,
+            kind=Execution.Kind.SCRIPT,
+            job=replace(
+                script("python", code, limits=Limits(execution_timeout_s=30)), live_stdin=True
+            ),
+            request={"code": code},
+        )
+    )
+    await sync_share(execution)
+    outsider = await watcher(execution.id, stranger)
+    await receive_until_printed(outsider, "name? ")
+    await outsider.send_json_to({"type": "stdin", "text": "mallory\n"})
+    refused = await outsider.receive_json_from(timeout=EVENT_TIMEOUT_S)
+    assert refused == {"type": "error", "message": "only the run's owner may stop it or type"}
+    mine = await watcher(execution.id, owner)
+    await mine.send_json_to({"type": "stdin", "text": "ada\n"})
+    await receive_until_printed(mine, "hello ada")
+    await mine.send_json_to({"type": "stdin", "text": "more\n"})
+    await mine.send_json_to({"type": "stdin_end"})
+    finished = (await receive_until_finished(mine))[-1]["execution"]
+    assert finished["status"] == "succeeded", finished["stderr"]
+    assert finished["stdout"] == "name? hello ada\nrest: 'more\\n'\n"
+    assert "mallory" not in finished["stdout"]
+    await mine.send_json_to({"type": "stdin", "text": "late\n"})
+    late = await mine.receive_json_from(timeout=EVENT_TIMEOUT_S)
+    assert late["type"] == "error" and "not going" in late["message"]
+    await outsider.disconnect()
+    await mine.disconnect()
+
+
+async def test_a_run_without_live_stdin_takes_no_typing(engine: Engine) -> None:
+    owner = await User.objects.acreate(username="not-typing")
+    execution = await start(owner, "import time\nprint('up', flush=True)\ntime.sleep(5)")
+    mine = await watcher(execution.id, owner)
+    await receive_until_printed(mine, "up")
+    await mine.send_json_to({"type": "stdin", "text": "x\n"})
+    refused = await mine.receive_json_from(timeout=EVENT_TIMEOUT_S)
+    assert refused["type"] == "error" and "does not take input" in refused["message"]
+    await mine.send_json_to({"type": "stop"})
+    await receive_until_finished(mine)
     await mine.disconnect()

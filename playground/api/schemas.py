@@ -5,10 +5,24 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from playground.runs.selectors import MAX_PAGE
 from sandbox import limits
+from sandbox.egress.policy import (
+    checked_basic_password,
+    checked_basic_user,
+    checked_credential,
+    checked_header_name,
+)
 from sandbox.jobs import File, Job, JobKind, Limits
 from sandbox.languages import Language
 
@@ -44,6 +58,8 @@ class BearerAuth(StrictSchema):
     token: StrictStr | None = None
     secret_id: StrictStr | None = None
 
+    _token_fits = field_validator("token")(checked_credential)
+
     @model_validator(mode="after")
     def one_source(self) -> "BearerAuth":
         one_of(self, "token")
@@ -54,6 +70,9 @@ class BasicAuth(StrictSchema):
     user_id: StrictStr = ""
     password: StrictStr | None = None
     secret_id: StrictStr | None = None
+
+    _user_fits = field_validator("user_id")(checked_basic_user)
+    _password_fits = field_validator("password")(checked_basic_password)
 
     @model_validator(mode="after")
     def one_source(self) -> "BasicAuth":
@@ -78,6 +97,8 @@ class HeaderAuth(StrictSchema):
     secret_id: StrictStr | None = None
 
     _token = model_validator(mode="before")(token_is_value)
+    _name_fits = field_validator("name")(checked_header_name)
+    _value_fits = field_validator("value")(checked_credential)
 
     @model_validator(mode="after")
     def one_source(self) -> "HeaderAuth":
@@ -91,6 +112,7 @@ class QueryAuth(StrictSchema):
     secret_id: StrictStr | None = None
 
     _token = model_validator(mode="before")(token_is_value)
+    _fits = field_validator("key", "value")(checked_credential)
 
     @model_validator(mode="after")
     def one_source(self) -> "QueryAuth":

@@ -55,7 +55,8 @@ class RequestMetrics(AsyncMiddleware):
         return response
 
 
-def healthz(request: HttpRequest) -> HttpResponse:
+async def healthz(request: HttpRequest) -> HttpResponse:
+    # Async, with no database: it never waits behind the one thread sync views share.
     return JsonResponse({"status": "ok", "node": settings.SANDBOX_INSTANCE})
 
 
@@ -69,7 +70,12 @@ def _redis() -> None:
 
 
 async def readyz(request: HttpRequest) -> HttpResponse:
-    checks = {"database": sync_to_async(_database)(), "docker": get_engine().adapter.ping()}
+    engine = get_engine()
+    checks = {
+        "database": sync_to_async(_database)(),
+        "docker": engine.adapter.ping(),
+        "runtime": engine.adapter.runtime(),
+    }
     if settings.REDIS_URL:
         checks["redis"] = sync_to_async(_redis)()
     failing = {}
@@ -79,7 +85,12 @@ async def readyz(request: HttpRequest) -> HttpResponse:
                 await check
         except (Exception, TimeoutError) as exc:
             failing[name] = type(exc).__name__
-    body = {"status": "ready" if not failing else "not ready", "failing": failing}
+    body: dict[str, object] = {
+        "status": "ready" if not failing else "not ready",
+        "failing": failing,
+    }
+    if engine.runtime:  # crun, or runc and why not crun (sandbox/docker/oci.py)
+        body["runtime"] = engine.runtime
     return JsonResponse(body, status=503 if failing else 200)
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from playground.models import Execution, Node, Session
 from playground.runs.live import broadcast
-from playground.runs.messages import FINAL_SEQ, RUN_STOP, Finished
+from playground.runs.messages import FINAL_SEQ, RUN_STDIN, RUN_STOP, Finished
 from playground.runs.serializers import execution_state
 from playground.web.guests import guests_sweep
 from sandbox.engine import get_engine
@@ -107,7 +107,8 @@ async def sweep_guests_forever() -> None:
 
 
 async def take_stop_requests() -> None:
-    """Stop runs of this node that a watcher on any node asked to stop."""
+    """Stop runs of this node that a watcher on any node asked to stop, and give them the
+    input their owner typed there."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -118,6 +119,10 @@ async def take_stop_requests() -> None:
             message = await layer.receive(channel)
             if message.get("type") == RUN_STOP:
                 await get_engine().stop(str(message.get("execution_id", "")))
+            elif message.get("type") == RUN_STDIN:
+                text = message.get("text")
+                run_id = str(message.get("execution_id", ""))
+                await get_engine().send_stdin(run_id, text if isinstance(text, str) else None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -135,6 +140,19 @@ async def ask_to_stop(execution: Execution) -> bool:
     await layer.group_send(
         group_of(execution.node), {"type": RUN_STOP, "execution_id": execution.id}
     )
+    return True
+
+
+async def ask_to_input(execution: Execution, text: str | None) -> bool:
+    """Send typed input to the run's node (None: its end); False when the run is over,
+    or on this node (which said no already)."""
+    if execution.status not in UNFINISHED or execution.node in ("", settings.SANDBOX_INSTANCE):
+        return False
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    message = {"type": RUN_STDIN, "execution_id": execution.id, "text": text}
+    await layer.group_send(group_of(execution.node), message)
     return True
 
 

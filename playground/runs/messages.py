@@ -1,11 +1,12 @@
 """Every message of a live run's and a live build's WebSocket, both ways, declared once.
 
 A watcher of a run gets a `Snapshot` (the state so far, up to `seq`), then numbered
-`Status`, `Output` and `Finished` messages, and `Problem` when something is amiss; it may
-send `Stop`. A watcher of a build gets a `BuildSnapshot`, then `BuildLine`s and a
-`BuildFinished`. On the wire each is a JSON object whose `type` says which
-(static/js/run-view.js reads them); `wire()` makes it, `run_message()` and
-`build_message()` read one back (from the run log, or off the channel layer).
+`Status`, `Output` and `Finished` messages, and `Problem` when something is amiss; its
+owner may send `Stop`, and `Input` and `EndOfInput` for a run with live stdin. A
+watcher of a build gets a `BuildSnapshot`, then `BuildLine`s and a `BuildFinished`.
+On the wire each is a JSON object whose `type` says which (static/js/run-view.js reads
+them); `wire()` makes it, `run_message()` and `build_message()` read one back (from the
+run log, or off the channel layer).
 
 Between nodes and consumers, the channel layer carries envelopes whose `type` names the
 handler Channels calls (dots become underscores): the constants below.
@@ -29,6 +30,7 @@ EXECUTION_EVENT = "execution.event"  # ExecutionConsumer.execution_event
 EXECUTION_UNSHARED = "execution.unshared"  # ExecutionConsumer.execution_unshared
 BUILD_EVENT = "build.event"  # RevisionBuildConsumer.build_event
 RUN_STOP = "run.stop"  # a node's stop requests (playground/cluster/nodes.py)
+RUN_STDIN = "run.stdin"  # a node's live input for its runs (the same)
 # The number of a Finished told by a sweep, not by the run's node: after every other.
 FINAL_SEQ = 2**53
 
@@ -170,11 +172,36 @@ class Stop:
     """Stop the run (its owner only)."""
 
 
-STOP_ONLY = 'the only message is {"type": "stop"}'
+@dataclass(frozen=True)
+class Input:
+    """A line (or more) for the run's stdin, while it goes (its owner only)."""
+
+    text: str
 
 
-def watcher_message(content: Any) -> Stop:
+@dataclass(frozen=True)
+class EndOfInput:
+    """Close the run's stdin (its owner only)."""
+
+
+WatcherMessage = Stop | Input | EndOfInput
+UNDERSTOOD = (
+    'the messages are {"type": "stop"}, {"type": "stdin", "text": "..."} and {"type": "stdin_end"}'
+)
+# Typed input, at most, in one message: a person types lines, not files.
+MAX_INPUT_CHARS = 64 * 1024
+
+
+def watcher_message(content: Any) -> WatcherMessage:
     """What a run's watcher sent; ValueError (saying what is understood) for the rest."""
-    if isinstance(content, dict) and content.get("type") == "stop":
+    kind = content.get("type") if isinstance(content, dict) else None
+    if kind == "stop":
         return Stop()
-    raise ValueError(STOP_ONLY)
+    if kind == "stdin_end":
+        return EndOfInput()
+    if kind == "stdin":
+        text = content.get("text")
+        if isinstance(text, str) and len(text) <= MAX_INPUT_CHARS:
+            return Input(text)
+        raise ValueError(f"stdin's text must be a string of at most {MAX_INPUT_CHARS} characters")
+    raise ValueError(UNDERSTOOD)

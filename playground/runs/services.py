@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
-from playground.cluster.nodes import ask_to_stop
+from playground.cluster.nodes import ask_to_input, ask_to_stop
 from playground.models import ApiKey, Execution
 from playground.runs import files as artifacts
 from playground.runs.live import announce_unshared, live_runs
@@ -177,8 +177,9 @@ async def execution_execute(
         await asyncio.shield(execution.asave())
         raise
     execution.record_result(result)
-    if result.files:
-        execution.files = await asyncio.to_thread(artifacts.files_store, execution.id, result.files)
+    kept = artifacts.new_files(job, result.files)
+    if kept:
+        execution.files = await asyncio.to_thread(artifacts.files_store, execution, kept)
     try:
         await save_retrying(execution)
     except DatabaseError:
@@ -261,6 +262,15 @@ async def execution_stop(*, execution: Execution) -> bool:
         return True
     await execution.arefresh_from_db()
     return await ask_to_stop(execution)
+
+
+async def execution_input(*, execution: Execution, text: str | None) -> bool:
+    """More of a live-stdin run's input (None: its end), on this node or through its own;
+    False when it is not going, takes no input, or had all it may."""
+    if await get_engine().send_stdin(execution.id, text):
+        return True
+    await execution.arefresh_from_db()
+    return await ask_to_input(execution, text)
 
 
 def execution_share(*, execution: Execution, shared: bool) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from playground.models import Secret
 from playground.runs.masking import SECRET_AUTH_FIELDS
 from playground.secrets.box import secret_box
+from sandbox.egress.policy import credential_problem
 from sandbox.errors import Invalid, JobInvalid, NameTaken
 from sandbox.pagination import newest_first
 
@@ -90,7 +91,11 @@ async def resolve_http(*, owner: User, allow: Sequence[Mapping[str, Any]]) -> li
                 part = {k: v for k, v in part.items() if k != "secret_id"}
                 # The kind's secret part (masking's first name for it) is what the id stands for.
                 secret_part = SECRET_AUTH_FIELDS[kind][0]
-                part[secret_part] = await _value(owner, auth[kind]["secret_id"], field)
+                value = await _value(owner, auth[kind]["secret_id"], field)
+                # Checked as the API checks a value in clear, and never repeated.
+                if problem := credential_problem(value, may_be_empty=kind == "basic"):
+                    raise JobInvalid(field, f"the secret's value {problem}")
+                part[secret_part] = value
                 auth[kind] = part
         if auth:
             rule["auth"] = auth

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import math
 from dataclasses import replace
 from typing import Any
@@ -13,11 +14,14 @@ from playground.models import Execution
 from playground.runs import runlog, services
 from playground.runs.live import build_group_name, group_name, live_runs
 from playground.runs.messages import (
+    MAX_INPUT_CHARS,
     BuildFinished,
     BuildLine,
     BuildSnapshot,
     Finished,
+    Input,
     Problem,
+    Stop,
     build_message,
     run_message,
     watcher_message,
@@ -32,9 +36,31 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 # With Redis away, how often a watcher's socket reads the run's record.
 RECORD_POLL_S = 1.0
+# A watcher's message, at most: a line of typed input (MAX_INPUT_CHARS) as JSON.
+MAX_MESSAGE_CHARS = 8 * MAX_INPUT_CHARS
 
 
-class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class GuardedJsonConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """A socket whose messages are read as hostile input: text of a bounded size, then
+    JSON, each refusal a Problem message rather than a traceback (the channel layer's
+    own framing: the largest a watcher may send is a line of typed input)."""
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        if text_data is None or len(text_data) > MAX_MESSAGE_CHARS:
+            note = f"a message must be JSON text of at most {MAX_MESSAGE_CHARS} characters"
+            await self.send_json(Problem(note).wire())
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.send_json(Problem("a message must be JSON").wire())
+            return
+        await self.receive_json(content)
+
+
+class ExecutionConsumer(GuardedJsonConsumer):
     execution: Execution
     last_seq: float = 0
     is_owner = False
@@ -95,14 +121,20 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         try:
-            watcher_message(content)  # Stop, the only message there is
+            message = watcher_message(content)
         except ValueError as exc:
             await self.send_json(Problem(str(exc)).wire())
             return
         if not self.is_owner:
-            await self.send_json(Problem("only the run's owner may stop it").wire())
-        elif not await services.execution_stop(execution=self.execution):
-            await self.send_json(Problem("the run is not going any more").wire())
+            await self.send_json(Problem("only the run's owner may stop it or type").wire())
+        elif isinstance(message, Stop):
+            if not await services.execution_stop(execution=self.execution):
+                await self.send_json(Problem("the run is not going any more").wire())
+        else:
+            text = message.text if isinstance(message, Input) else None
+            if not await services.execution_input(execution=self.execution, text=text):
+                note = "the run is not going, or does not take input (any more)"
+                await self.send_json(Problem(note).wire())
 
     async def execution_unshared(self, message: dict[str, Any]) -> None:
         if not self.is_owner:
@@ -115,7 +147,7 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(message.wire())
 
 
-class RevisionBuildConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class RevisionBuildConsumer(GuardedJsonConsumer):
     """Watch a runtime revision's build log as it grows; its owner only."""
 
     revision_id: str

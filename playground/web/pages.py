@@ -2,7 +2,7 @@
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import DatabaseError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -159,6 +160,8 @@ async def _start(request: HttpRequest) -> Execution:
     raw = read_body(request, allowance.max_bytes)
     body = await aparse_json_object(raw, max_elements=allowance.max_elements, owner=allowance.turn)
     mode = body.pop("mode", "script")
+    # The page's own: the run's stdin stays open for its owner to type into.
+    live_stdin = body.pop("live_stdin", False) is True
     kinds = {"script": Execution.Kind.SCRIPT, "function": Execution.Kind.FUNCTION}
     kind = kinds.get(mode) if isinstance(mode, str) else None
     if kind is None:
@@ -167,7 +170,10 @@ async def _start(request: HttpRequest) -> Execution:
     if owner is None:
         raise ApiError(401, "unauthorized", "sign in to run code")
     caller = guest_caller(owner) if is_guest(owner) else api_caller(owner, Via.PLAYGROUND)
-    return await services.execution_start(await submission(caller, body, kind))
+    asked = await submission(caller, body, kind)
+    if live_stdin:
+        asked = replace(asked, job=replace(asked.job, live_stdin=True))
+    return await services.execution_start(asked)
 
 
 def execution_page(request: HttpRequest, execution_id: str) -> HttpResponse:
@@ -217,9 +223,15 @@ def share(request: HttpRequest, execution_id: str) -> HttpResponse:
 
 def history(request: HttpRequest) -> HttpResponse:
     viewer = viewer_id(request.user, request.session)
-    # The list shows none of a run's texts: leave them in the database.
-    heavy = ("code", "request", "stdout", "stderr", "output")
-    executions = Execution.objects.filter(owner_id=viewer).defer(*heavy).order_by("-id")
+    # The list shows none of a run's texts, results or files (only whether it has any):
+    # leave them in the database.
+    heavy = ("code", "request", "stdout", "stderr", "output", "results", "files")
+    executions = (
+        Execution.objects.filter(owner_id=viewer)
+        .defer(*heavy)
+        .annotate(has_results=~Q(results=[]), has_files=~Q(files=[]))
+        .order_by("-id")
+    )
     filters = {}
     for name, choices in (
         ("language", tuple(LANGUAGES)),

@@ -92,7 +92,11 @@ def tool_run(request: HttpRequest, tool_id: str) -> HttpResponse:
             request.body, max_elements=TRY_IT_MAX_ELEMENTS, owner=f"owner:{request.user.pk}"
         )
         caller = intake.api_caller(request.user, intake.Via.PLAYGROUND)  # type: ignore[arg-type]
-        tried = {"input": body.get("input"), "revision_id": body.get("revision_id") or None}
+        tried = {
+            "input": body.get("input"),
+            "revision_id": body.get("revision_id") or None,
+            "output_files": body.get("output_files"),
+        }
         submission = async_to_sync(intake.submission)(caller, tried, Execution.Kind.TOOL, tool)
         execution = async_to_sync(services.execution_start)(submission)
     except (ApiError, Invalid, EngineError) as exc:

@@ -8,19 +8,54 @@ all) results are dropped; each drop is said on stderr, and the run goes on.
 
 The stream is 4-byte big-endian lengths, each followed by that much JSON. A length past
 what the run may still send drops the rest of the stream: it cannot be a result.
+
+Only JSON that can be kept passes (`payload_problem`): at most MAX_VALUES values, finite
+numbers, valid Unicode and no NUL. The engine checks each result again with these very
+functions (sandbox/artifacts.py), in C-speed steps only, on the server's event loop.
 """
 
 import binascii
 import json
-import os
+import re
 import struct
 from collections.abc import Callable
 
 Send = Callable[[bytes, bytes], None]
-READ_CHUNK_BYTES = 65536
 
 BINARY = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
 MAX_MIME_CHARS = 255
+# JSON values in one result, at most: a table of a few thousand cells is a result; a
+# million empty lists is an attack on whoever parses it.
+MAX_VALUES = 50_000
+# A NUL in a string, as json.dumps writes one: \u0000 after an even run of backslashes
+# (PostgreSQL cannot keep it).
+ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class NotKept(ValueError):
+    """JSON that cannot be kept: a non-finite number."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise NotKept(f"{name} is not a JSON number")
+
+
+def payload_problem(payload: bytes) -> tuple[str, object]:
+    """Why one result's JSON cannot be kept (and "", with the value, when it can)."""
+    values = payload.count(b",") + payload.count(b"[") + payload.count(b"{")
+    if values > MAX_VALUES:
+        return f"it has more than {MAX_VALUES} JSON values", None
+    try:
+        value = json.loads(payload, parse_constant=_refuse_constant)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid Unicode", None
+    except (ValueError, RecursionError):
+        return "it is not JSON that can be kept", None
+    if ESCAPED_NUL.search(text):
+        return "it has a NUL character", None
+    return "", value
 
 
 def mime_problem(mime: object, value: object) -> str:
@@ -36,7 +71,8 @@ def mime_problem(mime: object, value: object) -> str:
         return f"{mime} must be a string"
     if mime in BINARY:
         try:
-            binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
+            if not binascii.a2b_base64(value.encode("ascii"), strict_mode=True):
+                return f"{mime} must not be empty"
         except (ValueError, UnicodeEncodeError, binascii.Error):
             return f"{mime} must be base64"
     return ""
@@ -77,21 +113,6 @@ class Results:
         for note in notes:
             send(self.note_frame, f"\n{note}\n".encode())
 
-    def drain(self, fd: int, send: Send) -> None:
-        """Relay what the pipe holds now, without waiting for more."""
-        os.set_blocking(fd, False)
-        try:
-            while True:
-                try:
-                    chunk = os.read(fd, READ_CHUNK_BYTES)
-                except BlockingIOError:
-                    return
-                if not chunk:
-                    return
-                self.relay(chunk, send)
-        finally:
-            os.set_blocking(fd, True)  # a session's pipe is read again by its next cell
-
     def take(self, chunk: bytes) -> tuple[list[bytes], list[str]]:
         if self.broken:
             return [], []
@@ -123,13 +144,13 @@ class Results:
     def _check(self, body: bytes) -> tuple[str, bytes | None]:
         if self.count >= self.max_count:
             return f"display: a result was dropped: at most {self.max_count} a run", None
-        try:
-            bundle = json.loads(body)
-        except (ValueError, RecursionError):
-            return "display: a result was dropped: it is not JSON", None
+        problem, bundle = payload_problem(body)
+        if problem:
+            return f"display: a result was dropped: {problem}", None
         problem = bundle_problem(bundle)
         if problem:
             return f"display: a result was dropped: {problem}", None
         self.count += 1
+        assert isinstance(bundle, dict)
         clean = {"data": bundle["data"], "metadata": bundle.get("metadata", {})}
         return "", json.dumps(clean).encode()

@@ -9,6 +9,7 @@ import os
 import struct
 import sys
 import threading
+from collections.abc import Callable
 
 # The frames this sends the engine, a letter each. sandbox/protocol.py's Frame names the
 # same letters, and tests/unit/test_protocol.py checks that the two lists agree.
@@ -40,10 +41,6 @@ SIGKILL = 9
 # Bigger reads mean fewer frames for chatty programs; 64 KiB is one pipe buffer.
 READ_CHUNK_BYTES = 65536
 MAX_JOB_BYTES = 64 * 1024 * 1024
-OOM_CONTROL_FILES = (
-    "/sys/fs/cgroup/memory/memory.oom_control",  # cgroup v1
-    "/sys/fs/cgroup/memory.events",  # cgroup v2
-)
 
 out = sys.stdout.buffer
 out_lock = threading.Lock()
@@ -80,11 +77,16 @@ def framed(body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
+def write_out(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_all(fd: int, data: bytes, close: bool = True) -> None:
+    """Write it all, then close (unless told not to): the code's stdin, the worker's job."""
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_out(fd, data)
     except OSError:
         pass  # the code closed its stdin or exited: the rest is not wanted
     finally:
@@ -97,8 +99,8 @@ def write_in_background(fd: int, data: bytes, close: bool = True) -> None:
     threading.Thread(target=write_all, args=(fd, data, close), daemon=True).start()
 
 
-def drain(fd: int, kind: bytes) -> None:
-    """Send whatever the pipe holds now, without waiting for more."""
+def drain(fd: int, handle: Callable[[bytes], None]) -> None:
+    """Hand on whatever the pipe holds now, without waiting for more."""
     os.set_blocking(fd, False)
     try:
         while True:
@@ -108,22 +110,9 @@ def drain(fd: int, kind: bytes) -> None:
                 return
             if not chunk:
                 return
-            send(kind, chunk)
+            handle(chunk)
     finally:
-        os.set_blocking(fd, True)
-
-
-def oom_kills() -> int:
-    for path in OOM_CONTROL_FILES:
-        try:
-            with open(path) as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-        except OSError:
-            continue
-    return 0
+        os.set_blocking(fd, True)  # a session's pipes are read again by its next cell
 
 
 def signal_worker(pid: int, signal_number: int) -> None:

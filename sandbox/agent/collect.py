@@ -27,6 +27,10 @@ CHUNK_BYTES = 256 * 1024
 MAX_ENTRIES = 20_000
 # Skipped files listed beyond the kept ones, at most.
 MAX_SKIPPED = 32
+# A path the engine keeps (sandbox/limits.py MAX_FILE_PATH_CHARS), and the stand-in
+# listed for one it would not.
+MAX_PATH_CHARS = 1024
+STAND_IN_CHARS = 200
 SIGKILL = 9
 
 
@@ -90,7 +94,12 @@ def send_files(root: str, job: dict, send) -> None:  # type: ignore[no-untyped-d
         if not matches.fullmatch(rel):
             continue
         path = os.path.join(root, rel)
-        reason, data = _read(path, caps["file_max_bytes"], caps["files_max_bytes"] - total)
+        shown = _shown(rel)
+        if shown != rel:
+            reason, data = "its name is not printable UTF-8 of at most 1024 characters", None
+            rel = shown
+        else:
+            reason, data = _read(path, caps["file_max_bytes"], caps["files_max_bytes"] - total)
         if not reason and kept >= caps["max_files"]:
             reason, data = f"more than {caps['max_files']} files", None
         if reason:
@@ -104,6 +113,19 @@ def send_files(root: str, job: dict, send) -> None:  # type: ignore[no-untyped-d
         send(FILE, json.dumps({"path": rel, "size": len(data)}).encode())
         for start in range(0, len(data), CHUNK_BYTES):
             send(BYTES, data[start : start + CHUNK_BYTES])
+
+
+def _shown(rel: str) -> str:
+    """The name as a URL, a header and a database can carry it: itself when it is
+    printable UTF-8 of at most MAX_PATH_CHARS, else a stand-in (listed as skipped)."""
+    if len(rel) <= MAX_PATH_CHARS and rel.isprintable():
+        try:
+            rel.encode("utf-8")
+            return rel
+        except UnicodeEncodeError:
+            pass
+    text = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "?" for c in text)[:STAND_IN_CHARS]
 
 
 def _read(path: str, file_max: int, room: int) -> tuple[str, bytes | None]:

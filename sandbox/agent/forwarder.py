@@ -54,6 +54,16 @@ def serve(listener: socket.socket, socket_path: str) -> None:
         threading.Thread(target=relay, args=(client, socket_path), daemon=True).start()
 
 
+def open_for_run(port: int, socket_path: str) -> None:
+    """127.0.0.1:<port>, relayed to the run's egress proxy on the host (a Unix socket in
+    its sandbox's own folder), from a thread: the supervisor's, for a run's clients."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(64)
+    threading.Thread(target=serve, args=(listener, socket_path), daemon=True).start()
+
+
 def main() -> int:
     port, socket_path, separator, *command = sys.argv[1:]
     if separator != "--" or not command:

@@ -42,13 +42,13 @@ from channel import (
     drain,
     framed,
     kill_worker,
-    oom_kills,
     read_exactly,
     read_message,
     send,
     signal_worker,
     write_all,
 )
+from kernel import oom_kills
 
 WORK_DIR = "/work"
 SANDBOX_UID = 1000
@@ -273,9 +273,9 @@ class Session:
                     results.relay(chunk, send)
                 else:
                     send(streams[fd], chunk)
-        results.drain(worker.display_r, send)
+        drain(worker.display_r, lambda chunk: results.relay(chunk, send))
         for fd in (worker.stdout_r, worker.stderr_r):
-            drain(fd, streams[fd])
+            drain(fd, lambda chunk, kind=streams[fd]: send(kind, chunk))
         return answer, status, how, False
 
     def next_request(self) -> str:

@@ -4,8 +4,10 @@ It starts the language worker at once, so the interpreter is loaded and waiting 
 any job exists, then speaks one framed protocol with the engine over the container's
 stdin and stdout:
 
-  engine -> supervisor  one job: 4-byte big-endian length, then JSON (a session
-                        sends more: session.py)
+  engine -> supervisor  one job: 4-byte big-endian length, then JSON; for a job with
+                        live stdin, then more of it, a length and its bytes each,
+                        and a length of 0 for its end (live_stdin.py); a session
+                        sends more messages (session.py)
   supervisor -> engine  frames: 1 type byte, 4-byte big-endian length, payload
 
     R  ready      the worker is loaded and waiting for a job        (empty)
@@ -32,7 +34,6 @@ still treats every frame as untrusted input.
 Runs under the image's own Python (Debian's), standard library only.
 """
 
-import ctypes
 import json
 import os
 import select
@@ -58,11 +59,13 @@ from channel import (
     drain,
     framed,
     kill_worker,
-    oom_kills,
+    read_exactly,
     read_message,
     send,
     write_in_background,
+    write_out,
 )
+from kernel import make_undumpable, oom_kills
 
 WORK_DIR = "/work"
 # A run with http.allow: the forwarder's port, and the socket of its proxy on the host.
@@ -72,16 +75,6 @@ SANDBOX_UID = 1000  # the image's "sandbox" user
 # After the worker exits, a child it left behind may still hold its stdout open; wait
 # this long for the pipes to drain before reporting, so the exit is never held hostage.
 DRAIN_AFTER_EXIT_S = 0.2
-PR_SET_DUMPABLE = 4
-
-
-def make_undumpable() -> None:
-    # The code runs under our uid. Without this it could open /proc/<our pid>/fd/1 and
-    # write frames of its own to the engine.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def result_complete(result: bytearray) -> bool:
@@ -96,20 +89,6 @@ def result_exit_code(payload: bytes) -> int:
         return value if isinstance(value, int) and 0 <= value <= 255 else 1
     except (ValueError, KeyError, TypeError):
         return 1
-
-
-def open_forwarder() -> None:
-    """127.0.0.1:3128, relayed to the run's egress proxy on the host (a Unix socket in
-    this sandbox's own folder); the worker's HTTP clients are pointed here."""
-    import socket
-
-    import forwarder
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", EGRESS_PORT))
-    listener.listen(64)
-    threading.Thread(target=forwarder.serve, args=(listener, EGRESS_SOCKET), daemon=True).start()
 
 
 class Worker:
@@ -202,7 +181,14 @@ def hand_job_to_worker(worker: Worker, job: dict, job_bytes: bytes) -> float:
     (either may be more than a pipe holds); tell the engine the code starts, and when."""
     started = time.monotonic()
     write_in_background(worker.job_w, framed(job_bytes))
-    write_in_background(worker.stdin_w, job.get("stdin", "").encode())
+    stdin = job.get("stdin", "").encode()
+    if job.get("live_stdin"):  # its owner types the rest (live_stdin.py)
+        import live_stdin
+
+        live = (worker.stdin_w, stdin, read_exactly, write_out)
+        threading.Thread(target=live_stdin.relay, args=live, daemon=True).start()
+    else:
+        write_in_background(worker.stdin_w, stdin)
     send(STARTED)
     return started
 
@@ -245,16 +231,17 @@ def relay_until_done(worker: Worker, job: dict, deadline: float) -> Ending:
             # is already in the pipes; take it, then end the worker rather than wait for
             # the interpreter to tear itself down (5-10 ms).
             exited_at = time.monotonic()
-            results.drain(worker.display_r, send)  # display() calls came before the return
+            # display() calls came before the return
+            drain(worker.display_r, lambda chunk: results.relay(chunk, send))
             for fd in (worker.stdout_r, worker.stderr_r):
-                drain(fd, streams[fd])
+                drain(fd, lambda chunk, kind=streams[fd]: send(kind, chunk))
             kill_worker(worker.pid)
             status = 0
             break
     if status is None:
         _, status = os.waitpid(worker.pid, 0)
         exited_at = time.monotonic()
-    results.drain(worker.display_r, send)
+    drain(worker.display_r, lambda chunk: results.relay(chunk, send))
     return Ending(status, exited_at or time.monotonic(), timed_out, result)
 
 
@@ -306,7 +293,9 @@ def main() -> int:
         return 1
     job = json.loads(job_bytes)
     if job.get("egress"):
-        open_forwarder()
+        import forwarder
+
+        forwarder.open_for_run(EGRESS_PORT, EGRESS_SOCKET)
     if job["kind"] == "session":  # a worker that runs cells until the session ends
         import session
 

@@ -15,6 +15,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from sandbox.docker import oci
+from sandbox.docker.oci import RuntimeChoice
 from sandbox.errors import EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,8 @@ class DockerConnection:
         self, *, instance: str, timeout_s: int, runtime: str = "", base_url: str | None = None
     ) -> None:
         self.instance = instance
-        # "" for Docker's default (runc); "runsc" for gVisor where it is installed.
-        self.runtime = runtime or None
+        # "auto" (or ""): crun where it can, runc where not; or a name, e.g. runsc (oci.py).
+        self.wanted_runtime = runtime
         # None: DOCKER_HOST, else the local socket, as the docker CLI does.
         self._base_url = base_url
         self._timeout_s = timeout_s
@@ -74,6 +76,14 @@ class DockerConnection:
             # environment's proxy variables, racing whoever changes the environment.
             self._client.api.trust_env = False
         return self._client.api
+
+    def runtime_choice(self) -> RuntimeChoice:
+        """The OCI runtime sandboxes start under, chosen on first use; blocking."""
+        return self.call(oci.choose, self.api, self._base_url or "", self.wanted_runtime)
+
+    @property
+    def runtime(self) -> str:
+        return self.runtime_choice().using
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one SDK call; an engine that is down becomes EngineUnavailable."""

@@ -162,5 +162,9 @@ class DockerRuns:
     async def ping(self) -> None:
         await self.connection.ping()
 
+    async def runtime(self) -> dict[str, str]:
+        choice = await self.connection.in_thread(self.connection.runtime_choice)
+        return choice.describe()
+
     def close(self) -> None:
         self.connection.close()

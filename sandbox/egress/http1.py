@@ -8,6 +8,9 @@ from typing import Any
 
 import h11
 
+from sandbox.egress.outcomes import CredentialUnfit
+from sandbox.egress.policy import Rule, with_query
+
 CHUNK_BYTES = 65536
 IDLE_TIMEOUT_S = 60.0
 # Headers about one connection, never passed on (RFC 9110 7.6.1), with every Proxy-* one
@@ -162,3 +165,20 @@ def forwarded_headers(
     if set_header is not None:
         headers.append((set_header[0].encode("latin-1"), set_header[1].encode("latin-1")))
     return headers
+
+
+def upstream_request(
+    request: h11.Request, scheme: str, host: str, port: int, origin: str, rule: Rule
+) -> h11.Request:
+    """The request as it goes upstream, the rule's credential set (h11 checks each header
+    as the request is made); CredentialUnfit if that credential cannot go in one."""
+    try:
+        headers = forwarded_headers(request, host, port, scheme, rule.credential)
+        target = with_query(origin, rule.credential).encode("latin-1")
+        return h11.Request(method=request.method, target=target, headers=headers)
+    except (UnicodeEncodeError, h11.LocalProtocolError):
+        if rule.credential is None:
+            raise
+        raise CredentialUnfit(
+            f"this run's credential for {host} cannot go in an HTTP request; fix it in http.allow"
+        ) from None

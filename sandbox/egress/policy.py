@@ -13,7 +13,7 @@ included; a run gets a pin only for a host one of its rules names itself, so `*`
 
 import base64
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -23,6 +23,13 @@ from sandbox.errors import JobInvalid
 
 MASK = "***"
 MAX_RULES = 64
+# Headers a credential may not set: the proxy writes them itself (where the request goes,
+# how its body is framed, what the connection does), and one set by a credential would
+# route or frame the request anew (request smuggling).
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te"}
+    | {"trailer", "upgrade"}
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,82 @@ def _pattern(raw: str) -> str:
     return f"*.{name}" if wildcard else name
 
 
+def credential_problem(value: str, *, may_be_empty: bool = False) -> str | None:
+    """What keeps `value` from going out in a credential as it is, or None; never the
+    value itself, so that it may be shown to whoever sent it, or logged.
+
+    A header's value is Latin-1, without control characters, and has no space at either
+    end (h11 refuses one that has); a query's or basic's would be encoded, but a line
+    break or a space at the end of a pasted token is a mistake there too.
+    """
+    if not value:
+        return None if may_be_empty else "must not be empty"
+    if value != value.strip():
+        return "must not begin or end with a space or a line break"
+    if any(c < " " or "\x7f" <= c <= "\x9f" for c in value):
+        return "must not hold control characters (line breaks, tabs, NUL)"
+    if any(c > "\xff" for c in value):
+        return "must hold Latin-1 characters only, as HTTP headers do"
+    return None
+
+
+def header_name_problem(name: str) -> str | None:
+    """What keeps `name` from being the name of a header a credential sets, or None."""
+    if not _is_token(name):
+        return "is not a header name (ASCII letters, digits and !#$%&'*+-.^_`|~)"
+    if name.lower() in RESERVED_HEADERS or name.lower().startswith("proxy-"):
+        return "is a header the proxy sets itself"
+    return None
+
+
+def basic_user_problem(user: str) -> str | None:
+    """A basic credential's user id: as any credential, and without a colon; may be empty."""
+    if problem := credential_problem(user, may_be_empty=True):
+        return problem
+    if ":" in user:
+        return "must not hold a colon (basic auth joins user and password with one)"
+    return None
+
+
+def checked_credential(value: str | None) -> str | None:
+    """credential_problem as a validator: ValueError saying what is wrong."""
+    if value is not None and (problem := credential_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
+def checked_basic_user(user: str) -> str:
+    if problem := basic_user_problem(user):
+        raise ValueError(problem)
+    return user
+
+
+def checked_basic_password(password: str | None) -> str | None:
+    """A basic credential's password may be empty (an API key as the user id)."""
+    if password is not None and (problem := credential_problem(password, may_be_empty=True)):
+        raise ValueError(problem)
+    return password
+
+
+def checked_header_name(name: str) -> str:
+    if problem := header_name_problem(name):
+        raise ValueError(problem)
+    return name
+
+
+def _problems(credential: Credential) -> Iterator[tuple[str, str | None]]:
+    """Each part of a credential, as http.allow names it, and what is wrong with it."""
+    basic = credential.kind == "basic"
+    if credential.kind == "header":
+        yield "name", header_name_problem(credential.name)
+    elif credential.kind == "query":
+        yield "key", credential_problem(credential.name)
+    elif basic:
+        yield "user_id", basic_user_problem(credential.name)
+    secret_field = {"bearer": "token", "basic": "password"}.get(credential.kind, "value")
+    yield secret_field, credential_problem(credential.secret, may_be_empty=basic)
+
+
 def _credential(auth: Mapping[str, Any] | None) -> Credential | None:
     if not auth:
         return None
@@ -126,16 +209,16 @@ def parse_rules(allow: Sequence[Mapping[str, Any]]) -> tuple[Rule, ...]:
         except ValueError as exc:
             raise JobInvalid(f"http.allow.{i}.host", str(exc)) from None
         credential = _credential(item.get("auth"))
-        if credential and credential.kind == "header" and not _is_token(credential.name):
-            raise JobInvalid(f"http.allow.{i}.auth.header.name", "is not a header name")
-        if credential and any(c in credential.secret for c in "\r\n\x00"):
-            raise JobInvalid(f"http.allow.{i}.auth", "must not hold line breaks or NUL")
+        if credential is not None:
+            for field, problem in _problems(credential):
+                if problem:
+                    raise JobInvalid(f"http.allow.{i}.auth.{credential.kind}.{field}", problem)
         rules.append(Rule(pattern, credential))
     return tuple(rules)
 
 
 def _is_token(name: str) -> bool:
-    return bool(name) and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name)
+    return bool(name) and all((c.isascii() and c.isalnum()) or c in "!#$%&'*+-.^_`|~" for c in name)
 
 
 def rule_for(rules: Sequence[Rule], host: str) -> Rule | None:

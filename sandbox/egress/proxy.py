@@ -13,9 +13,9 @@ Every request is checked on its own (sandbox/egress/policy.py): its host must ma
 rule, its port be allowed, its name resolve to a public address (or be pinned, for a
 host a rule names itself); the proxy dials the address it checked, sets the rule's
 credential, relays the exchange and writes it in the run's egress log. A refusal is an
-HTTP 403 with a one-line reason that the code can read; a request whose framing a
-server could read another way (request smuggling) is a 400, and the proxy frames what
-it sends upstream itself.
+HTTP 403 with a one-line reason that the code can read; a request whose framing a server
+could read another way (request smuggling) is a 400, and the proxy frames what it sends
+upstream itself.
 Caps: open connections, bytes both ways, and time (the run's).
 HTTP/1.1 framing is h11's: a small, strict state machine from the python-hyper project.
 """
@@ -27,7 +27,6 @@ import os
 import ssl
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,11 +42,19 @@ from sandbox.egress.http1 import (
     Upstreams,
     answer,
     end_to_end,
-    forwarded_headers,
     framing_problem,
     header,
+    upstream_request,
 )
 from sandbox.egress.limits import EgressLimits, TunnelRate
+from sandbox.egress.outcomes import (
+    CapReached,
+    EgressEntry,
+    Malformed,
+    Refused,
+    TooFast,
+    Unreachable,
+)
 from sandbox.egress.policy import (
     Rule,
     is_address_literal,
@@ -55,7 +62,6 @@ from sandbox.egress.policy import (
     normalise_host,
     pins_for,
     rule_for,
-    with_query,
 )
 
 log = logging.getLogger(__name__)
@@ -69,54 +75,6 @@ DRAIN_TIMEOUT_S = 2.0
 # if its host is not allowed anyway), holding one of the run's connections meanwhile: a
 # flood then goes at the pace of its own refusals, not at the server's event loop's.
 TOO_FAST_PAUSE_S = 1.0
-
-
-@dataclass
-class EgressEntry:
-    """One request on the run's record: never its credential, never a query value."""
-
-    method: str
-    host: str
-    port: int
-    path: str
-    status: int | None = None
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    duration_ms: int = 0
-    credential_added: bool = False
-    refused: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class Refused(Exception):
-    """The request may not go out; the message is the one-line reason the code gets."""
-
-    status = 403
-
-
-class Malformed(Refused):
-    """The request could be read more than one way: it is answered and its connection
-    closed, since what follows it on the connection could be read more ways too."""
-
-    status = 400
-
-
-class TooFast(Refused):
-    """The run opened its tunnels faster than its rate: it may try again in a second."""
-
-    status = 429
-
-
-class Unreachable(Refused):
-    """The request was allowed, but its host could not be reached or not be trusted."""
-
-    status = 502
-
-
-class CapReached(ConnectionAbortedError):
-    """The run moved its cap of bytes: its connection ends where it stands."""
 
 
 class EgressProxy:
@@ -307,12 +265,10 @@ class EgressProxy:
             entry.host = host
             rule = rule_for(self.rules, host)
             assert rule is not None
+            entry.credential_added = rule.credential is not None
+            outgoing = upstream_request(request, scheme, host, port, origin, rule)
             upstream = await upstreams.get(scheme, host, port, self._dial)
-            credential = rule.credential
-            entry.credential_added = credential is not None
-            headers = forwarded_headers(request, host, port, scheme, credential)
-            target = with_query(origin, credential).encode("latin-1")
-            await upstream.send(h11.Request(method=request.method, target=target, headers=headers))
+            await upstream.send(outgoing)
             await self._relay_body(client, upstream, entry)
             response = await upstream.next_event()
             while isinstance(response, h11.InformationalResponse):

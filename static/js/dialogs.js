@@ -1,28 +1,10 @@
 // The editor page's ways out: Share beside a result, the API call dialog, and the
 // keyboard shortcuts dialog.
 import { apiCalls } from './api-call.js';
+import { copy } from './clipboard.js';
 import { showNotice } from './run-view.js';
 
 const $ = (id) => document.getElementById(id);
-
-export async function copy(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    // No clipboard API (an insecure origin, or denied): the old way, through a selection.
-    const field = document.createElement('textarea');
-    field.value = text;
-    field.setAttribute('readonly', '');
-    field.style.position = 'fixed';
-    field.style.opacity = '0';
-    document.body.append(field);
-    field.select();
-    const copied = document.execCommand('copy');
-    field.remove();
-    return copied;
-  }
-}
 
 export function setUpDialogs({ els, requestBody, checkInput, csrfToken }) {
   const share = $('share-run');

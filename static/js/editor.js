@@ -2,14 +2,18 @@
 import {
   basicSetup, EditorView, EditorState, Compartment, EditorSelection, keymap, indentWithTab,
   json,
-} from 'codemirror';
+} from '../vendor/codemirror.js';
 import { highlightFor } from './highlight.js';
 import { modeFor } from './modes.js';
 import { setUpDialogs } from './dialogs.js';
 import { fromRequest, setUpHttpAccess } from './http-access.js';
 import { clear, elements, renderState, showNotice, showStatus, watch } from './run-view.js';
+import { setUpUploads } from './uploads.js';
+import { setUpLiveInput } from './live-input.js';
 
 const STORAGE_KEY = 'sandpit.editor.v1';
+// A playground run keeps every file it writes, within the server's caps.
+const OUTPUT_FILES = ['**'];
 const EXAMPLES = {
   'python/script': `import sys
 import time
@@ -153,6 +157,10 @@ function rows(container) {
 
 $('add-env').addEventListener('click', () => { addRow($('env'), 'env'); changed(); });
 $('add-file').addEventListener('click', () => { addRow($('files'), 'file'); changed(); });
+const uploads = setUpUploads($('upload'), $('uploads'), {
+  changed: () => changed(),
+  failed: (message) => showNotice(els, message),
+});
 const httpAccess = setUpHttpAccess($('http'), () => changed());
 $('add-host')?.addEventListener('click', () => { httpAccess.add(); changed(); });
 
@@ -174,7 +182,8 @@ function changed() {
   saveTimer = setTimeout(persist, 300);
   checkInput();
   $('env-count').textContent = rows($('env')).length ? `(${rows($('env')).length})` : '';
-  $('file-count').textContent = rows($('files')).length ? `(${rows($('files')).length})` : '';
+  const fileCount = rows($('files')).length + uploads.count();
+  $('file-count').textContent = fileCount ? `(${fileCount})` : '';
   if ($('http-count')) $('http-count').textContent = httpAccess.saved().length ? `(${httpAccess.saved().length})` : '';
 }
 
@@ -273,6 +282,16 @@ function requestBody() {
   return body;
 }
 
+// What the page sends: the request the API call dialog shows, with the uploads (base64,
+// too long to show) and every file the run writes asked back.
+function runBody() {
+  const body = requestBody();
+  const files = [...(body.files || []), ...uploads.files()];
+  if (files.length) body.files = files;
+  if (liveInput.wanted()) body.live_stdin = true;
+  return { ...body, output_files: OUTPUT_FILES };
+}
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : '';
@@ -291,11 +310,12 @@ async function run() {
   dialogs.hideShare();
   $('run').disabled = true;
   let response;
+  const live = liveInput.wanted();
   try {
     response = await fetch('/runs', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-      body: JSON.stringify(requestBody()),
+      body: JSON.stringify(runBody()),
     });
   } catch {
     showStatus(els, 'error');
@@ -319,8 +339,12 @@ async function run() {
   $('stop').disabled = false;
   await watch(body.id, els, {
     onLine: moveTo,
-    onSocket: (socket) => { running.socket = socket; },
+    onSocket: (socket) => {
+      running.socket = socket;
+      if (live) liveInput.start(socket);
+    },
   });
+  liveInput.stop();
   running = null;
   $('stop').disabled = true;
   $('run').disabled = false;
@@ -333,6 +357,7 @@ function stop() {
 }
 
 // --- share, the API call and the shortcuts (static/js/dialogs.js) --------------------
+const liveInput = setUpLiveInput();
 const dialogs = setUpDialogs({ els, requestBody, checkInput, csrfToken });
 
 $('run').addEventListener('click', run);

@@ -1,6 +1,9 @@
 // Syntax colours that pass WCAG AA (4.5:1) on the editor's background and on its active
-// line, in light and in dark: CodeMirror's defaults and One Dark's do not.
-import { HighlightStyle, syntaxHighlighting, oneDarkTheme, tags as t } from 'codemirror';
+// line, in light and in dark: CodeMirror's defaults and One Dark's do not (nor do One
+// Dark's line numbers, 3.9:1).
+import {
+  EditorView, HighlightStyle, syntaxHighlighting, oneDarkTheme, tags as t,
+} from '../vendor/codemirror.js';
 
 const LIGHT = {
   keyword: '#7a1fa2', string: '#0a6b1f', number: '#a33a00', comment: '#5f6b7a',
@@ -28,6 +31,8 @@ function style(c) {
 }
 
 const light = syntaxHighlighting(style(LIGHT));
-const dark = [oneDarkTheme, syntaxHighlighting(style(DARK))];
+const darkGutters = EditorView.theme({ '.cm-gutters': { color: DARK.comment } }, { dark: true });
+// First: of two themes, the one earlier in the list wins.
+const dark = [darkGutters, oneDarkTheme, syntaxHighlighting(style(DARK))];
 
 export const highlightFor = (isDark) => (isDark ? dark : light);

@@ -1,5 +1,5 @@
 // The editor modes a language may name (its editor_mode in sandbox/languages.py).
-import { python, javascript } from 'codemirror';
+import { python, javascript } from '../vendor/codemirror.js';
 
 const MODES = {
   python: () => python(),

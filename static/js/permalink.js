@@ -1,6 +1,6 @@
 // A run's permalink: the code, read-only and highlighted, and its output, live if it is
 // still going.
-import { basicSetup, EditorView, EditorState, EditorSelection } from 'codemirror';
+import { basicSetup, EditorView, EditorState, EditorSelection } from '../vendor/codemirror.js';
 import { highlightFor } from './highlight.js';
 import { modeFor } from './modes.js';
 import { elements, isFinished, renderState, watch } from './run-view.js';

@@ -1,5 +1,7 @@
-// Showing one run: its status, stdout, stderr and output, live over its WebSocket.
-// Shared by the editor page and the permalink page.
+// Showing one run: its status, stdout, stderr, output, results and files, live over its
+// WebSocket. Shared by the editor page and the permalink page.
+import { renderFiles } from './run-files.js';
+import { renderResults } from './results.js';
 
 const FINISHED = new Set(['succeeded', 'failed', 'timed_out', 'out_of_memory', 'stopped', 'error']);
 const STATUS_TEXT = {
@@ -32,6 +34,10 @@ export function elements(root = document) {
     permalink: get('permalink'),
     egressSection: get('egress-section'),
     egress: root.querySelector('#egress-section tbody'),
+    resultsSection: get('results-section'),
+    results: get('results'),
+    filesSection: get('run-files-section'),
+    files: get('run-files'),
   };
 }
 
@@ -58,6 +64,10 @@ export function clear(els) {
   els.outputSection.hidden = true;
   els.egressSection.hidden = true;
   els.egress.textContent = '';
+  els.resultsSection.hidden = true;
+  els.results.textContent = '';
+  els.filesSection.hidden = true;
+  els.files.textContent = '';
   els.meta.textContent = '';
   showNotice(els, '');
 }
@@ -104,6 +114,19 @@ export function renderState(els, state, onLine) {
   }
   if (state.error_reason && state.status === 'error') showNotice(els, state.error_reason);
   renderEgress(els, state.egress || []);
+  showResults(els, state.results || []);
+  showFiles(els, state.files || []);
+}
+
+// Only the run's owner may turn an HTML result's scripts on (run_output.html says who).
+function showResults(els, results) {
+  els.resultsSection.hidden = results.length === 0;
+  renderResults(els.results, results, { owner: 'owner' in els.results.dataset });
+}
+
+function showFiles(els, files) {
+  els.filesSection.hidden = files.length === 0;
+  renderFiles(els.files, files);
 }
 
 const cell = (text, className) => {

@@ -1,6 +1,6 @@
 // A tool's page: its code and input schema in CodeMirror (the schema checked as you
 // type), and "Try it": a form made from the schema that runs the tool and shows the run.
-import { basicSetup, Compartment, EditorView, EditorState, json } from 'codemirror';
+import { basicSetup, Compartment, EditorView, EditorState, json } from '../vendor/codemirror.js';
 import { modeFor } from './modes.js';
 import { highlightFor } from './highlight.js';
 import { clear, elements, showNotice, showStatus, watch } from './run-view.js';
@@ -134,7 +134,8 @@ if (tool) {
     const response = await fetch(`/tools/${tool.id}/run`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-      body: JSON.stringify({ input, revision_id: $('try-revision').value }),
+      // Every file the tool's run writes comes back, as from the editor's runs.
+      body: JSON.stringify({ input, revision_id: $('try-revision').value, output_files: ['**'] }),
     }).catch(() => null);
     const body = await response?.json().catch(() => ({}));
     if (!response?.ok) {

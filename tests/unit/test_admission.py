@@ -33,8 +33,8 @@ async def test_waiting_runs_are_served_in_turn_between_tenants() -> None:
     assert served == ["a", "a", "b", "c", "a", "b", "a", "a", "a"]
 
 
-async def test_a_tenant_alone_gets_every_slot_of_a_small_engine() -> None:
-    admission = FairAdmission(slots=3, max_waiting=12, max_per_tenant=15)
+async def _most_at_once(admission: FairAdmission, runs: int) -> int:
+    """How many of one tenant's `runs`, all asked for at once, ever went together."""
     inside = 0
     most = 0
 
@@ -46,8 +46,13 @@ async def test_a_tenant_alone_gets_every_slot_of_a_small_engine() -> None:
             await asyncio.sleep(0.01)
             inside -= 1
 
-    await asyncio.gather(*(run() for _ in range(12)))
-    assert most == 3
+    await asyncio.gather(*(run() for _ in range(runs)))
+    return most
+
+
+async def test_a_tenant_alone_gets_every_slot_of_a_small_engine() -> None:
+    admission = FairAdmission(slots=3, max_waiting=12, max_per_tenant=15)
+    assert await _most_at_once(admission, 12) == 3
 
 
 async def test_past_the_waiting_line_the_engine_is_busy_and_past_its_cap_a_tenant_is() -> None:
@@ -122,17 +127,5 @@ async def test_one_tenants_crowd_leaves_a_slot_and_places_for_another() -> None:
 
 async def test_a_tenant_alone_has_all_but_the_kept_slot_and_places() -> None:
     admission = FairAdmission(slots=8, max_waiting=32, max_per_tenant=0)
-    inside = 0
-    most = 0
-
-    async def run() -> None:
-        nonlocal inside, most
-        async with admission.slot("alone"):
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.01)
-            inside -= 1
-
     # 30 at once: 7 go, 23 wait in the line, none is refused.
-    await asyncio.gather(*(run() for _ in range(30)))
-    assert most == 7
+    assert await _most_at_once(admission, 30) == 7

@@ -3,9 +3,12 @@
 import pytest
 
 from playground.runs.messages import (
+    MAX_INPUT_CHARS,
     BuildFinished,
     BuildLine,
+    EndOfInput,
     Finished,
+    Input,
     Output,
     RunMessage,
     Snapshot,
@@ -67,16 +70,28 @@ def test_build_messages() -> None:
     assert build_message(finished.wire()) == BuildFinished("failed", "no such package")
 
 
+def test_a_watcher_may_stop_or_type() -> None:
+    assert watcher_message({"type": "stop"}) == Stop()
+    assert watcher_message({"type": "stdin", "text": "a line\n"}) == Input("a line\n")
+    assert watcher_message({"type": "stdin_end"}) == EndOfInput()
+
+
 @pytest.mark.parametrize(
-    "content", [{"type": "stop"}, {"type": "go"}, ["stop"], "stop", {"kind": "stop"}]
+    "content",
+    [
+        {"type": "go"},
+        ["stop"],
+        "stop",
+        {"kind": "stop"},
+        {"type": "stdin"},
+        {"type": "stdin", "text": 5},
+        {"type": "stdin", "text": "x" * (MAX_INPUT_CHARS + 1)},
+    ],
 )
-def test_a_watcher_may_only_ask_to_stop(content: object) -> None:
-    if content == {"type": "stop"}:
-        assert watcher_message(content) == Stop()
-    else:
-        with pytest.raises(ValueError) as refused:
-            watcher_message(content)
-        assert str(refused.value) == 'the only message is {"type": "stop"}'
+def test_anything_else_from_a_watcher_is_refused_saying_why(content: object) -> None:
+    with pytest.raises(ValueError) as refused:
+        watcher_message(content)
+    assert "stdin" in str(refused.value)
 
 
 def test_anything_else_is_not_a_run_message() -> None:
