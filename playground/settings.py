@@ -229,6 +229,11 @@ PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS = envint(
 # A guest's run may ask for no more time and memory than these.
 PLAYGROUND_GUEST_MAX_TIMEOUT_S = envint("PLAYGROUND_GUEST_MAX_TIMEOUT_S", 30, minimum=1)
 PLAYGROUND_GUEST_MAX_MEMORY_MIB = envint("PLAYGROUND_GUEST_MAX_MEMORY_MIB", 256, minimum=16)
+# A guest's notebook sessions: each holds a sandbox while live, so a guest has one at a
+# time (a notebook's Restart ends it before opening the next), paused after this long
+# idle rather than the API's 600 s.
+PLAYGROUND_GUEST_SESSIONS = envint("PLAYGROUND_GUEST_SESSIONS", 1, minimum=1)
+PLAYGROUND_GUEST_SESSION_IDLE_S = envint("PLAYGROUND_GUEST_SESSION_IDLE_S", 300, minimum=10)
 # Run requests a minute per API key owner: above what one engine serves (about 9 runs a
 # second), so a lone user never meets it; a cap on one tenant among many.
 SANDPIT_API_RUNS_PER_MINUTE = envint("SANDPIT_API_RUNS_PER_MINUTE", 600, minimum=1)

@@ -66,6 +66,10 @@ class Caller:
     max_timeout_s: int
     max_memory_mib: int
     may_reach_network: bool = True
+    # Sessions, each holding a sandbox while it is live: how many at once (None: the
+    # owner's cap, SANDPIT_SESSIONS_PER_OWNER), and the longest idle time before a pause.
+    max_sessions: int | None = None
+    max_idle_timeout_s: int = limits.SESSION_MAX_IDLE_TIMEOUT_S
 
 
 def api_caller(owner: User, via: Via = Via.API) -> Caller:
@@ -75,13 +79,15 @@ def api_caller(owner: User, via: Via = Via.API) -> Caller:
 
 def guest_caller(owner: User) -> Caller:
     """A guest of the playground: lower ceilings, and no network (the playground must not
-    be an anonymous open proxy)."""
+    be an anonymous open proxy); fewer sessions, paused sooner (the notebook's)."""
     return Caller(
         owner,
         Via.PLAYGROUND,
         min(settings.PLAYGROUND_GUEST_MAX_TIMEOUT_S, settings.SANDBOX_MAX_TIMEOUT_S),
         min(settings.PLAYGROUND_GUEST_MAX_MEMORY_MIB, settings.SANDBOX_MAX_MEMORY_MIB),
         may_reach_network=False,
+        max_sessions=settings.PLAYGROUND_GUEST_SESSIONS,
+        max_idle_timeout_s=settings.PLAYGROUND_GUEST_SESSION_IDLE_S,
     )
 
 
@@ -202,8 +208,9 @@ async def session_opening(caller: Caller, body: Mapping[str, Any] | BaseModel) -
     allow = await vault.resolve_http(owner=caller.owner, allow=job.http_allow)
     job = replace(job, http_allow=tuple(allow))
     _validate(caller, job)
-    idle = limits.SESSION_IDLE_TIMEOUT_S if parsed.idle_timeout is None else parsed.idle_timeout
-    low, high = limits.SESSION_MIN_IDLE_TIMEOUT_S, limits.SESSION_MAX_IDLE_TIMEOUT_S
+    low, high = limits.SESSION_MIN_IDLE_TIMEOUT_S, caller.max_idle_timeout_s
+    default = min(limits.SESSION_IDLE_TIMEOUT_S, high)
+    idle = default if parsed.idle_timeout is None else parsed.idle_timeout
     if not low <= idle <= high:
         raise JobInvalid("idle_timeout", f"must be between {low} and {high} seconds")
     return Opening(
@@ -212,6 +219,7 @@ async def session_opening(caller: Caller, body: Mapping[str, Any] | BaseModel) -
         request=_noted(caller, parsed.model_dump(exclude_none=True)),
         runtime_revision_id=parsed.runtime_revision_id,
         idle_timeout_s=idle,
+        max_sessions=caller.max_sessions,
     )
 
 

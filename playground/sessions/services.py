@@ -9,6 +9,7 @@ SessionBusy at once, before anything is written.
 """
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -21,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from playground.models import Execution, Session
+from playground.runs.live import live_runs
 from playground.runs.masking import mask_request, trim_request
 from playground.runs.services import (
     Submission,
@@ -55,6 +57,8 @@ class Opening:
     request: dict[str, Any]
     runtime_revision_id: str | None
     idle_timeout_s: int
+    # Fewer live sessions than the owner's cap (a guest's); None: the cap.
+    max_sessions: int | None = None
 
 
 def _seal(job: Job) -> str:
@@ -108,11 +112,11 @@ async def session_open(opening: Opening) -> Session:
     engine.refuse_if_busy(tenant)
     async with _openings.setdefault(owner.pk, asyncio.Lock()):
         live = await Session.objects.filter(owner=owner).exclude(status=Status.ENDED).acount()
-        most = settings.SANDPIT_SESSIONS_PER_OWNER
+        most = min(settings.SANDPIT_SESSIONS_PER_OWNER, opening.max_sessions or live + 1)
         if live >= most:
             raise TooManySessions(
-                f"you have {live} live sessions, the most one owner may have ({most}); "
-                "end one (DELETE /v1/sessions/{id}) first"
+                f"you have {live} live sessions, the most you may have ({most}); end one "
+                "first (DELETE /v1/sessions/{id}, or a notebook's End session)"
             )
         job = await execution_prepare(
             owner=owner, job=opening.job, runtime_revision_id=opening.runtime_revision_id
@@ -176,6 +180,39 @@ async def session_call(
     Execution. SessionBusy while another request of it goes on, SessionEnded once it
     has ended: either before anything is written."""
     _check_here(session)
+    with get_engine().sessions.reserved(session.id):
+        execution, job = await _call_accept(session, submission)
+        return await _call_execute(session, execution, job, on_event)
+
+
+async def session_call_start(*, session: Session, submission: Submission) -> Execution:
+    """Accept a call and run it in the background, watched over its WebSocket as the
+    playground's runs are (playground/runs/live.py): the notebook page's path. The
+    session stays held until the call ends; refusals come before anything is written."""
+    _check_here(session)
+    with contextlib.ExitStack() as holding:
+        holding.enter_context(get_engine().sessions.reserved(session.id))
+        execution, job = await _call_accept(session, submission)
+        held = holding.pop_all()  # from here the call's own task lets the session go
+
+    async def run(sink: EventSink) -> Execution:
+        with held:
+            return await _call_execute(session, execution, job, sink)
+
+    live_runs.start(execution, run)
+    return execution
+
+
+async def _call_accept(session: Session, submission: Submission) -> tuple[Execution, Job]:
+    """Wake the session (the caller holds it) and record the call as queued."""
+    await _wake(session)
+    return await execution_accept(submission)
+
+
+async def _call_execute(
+    session: Session, execution: Execution, job: Job, on_event: EventSink | None
+) -> Execution:
+    """Run the recorded call in the session's sandbox; note its use, or its end."""
     engine = get_engine()
     ended = ""
 
@@ -185,22 +222,16 @@ async def session_call(
         ended = result.session_ended
         return result
 
-    with engine.sessions.reserved(session.id):
-        await _wake(session)
-        execution, job = await execution_accept(submission)
-        try:
-            execution = await execution_execute(
-                execution=execution, job=job, on_event=on_event, runner=call
-            )
-        finally:
-            now = timezone.now()
-            changes: dict[str, Any] = {"calls": F("calls") + 1, "last_used_at": now}
-            changes["expires_at"] = now + timedelta(seconds=session.idle_timeout_s)
-            if ended or session.id not in engine.sessions.live_ids():
-                reason = ended or SANDBOX_GONE
-                changes |= {"status": Status.ENDED, "reason": reason, "expires_at": None}
-            await Session.objects.filter(id=session.id).aupdate(**changes)
-    return execution
+    try:
+        return await execution_execute(execution=execution, job=job, on_event=on_event, runner=call)
+    finally:
+        now = timezone.now()
+        changes: dict[str, Any] = {"calls": F("calls") + 1, "last_used_at": now}
+        changes["expires_at"] = now + timedelta(seconds=session.idle_timeout_s)
+        if ended or session.id not in engine.sessions.live_ids():
+            reason = ended or SANDBOX_GONE
+            changes |= {"status": Status.ENDED, "reason": reason, "expires_at": None}
+        await Session.objects.filter(id=session.id).aupdate(**changes)
 
 
 async def session_interrupt(*, session: Session) -> bool:
