@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from sandbox.ids import (
     new_execution_id,
+    new_notebook_id,
     new_secret_id,
     new_session_id,
     new_tool_id,
@@ -236,6 +237,40 @@ class Session(models.Model):
     @property
     def is_ended(self) -> bool:
         return self.status == self.Status.ENDED
+
+
+class Notebook(models.Model):
+    """The playground's notebook: cells run in turn in one session of its owner, each cell
+    keeping its code and the call (an Execution of that session) that last ran it.
+
+    A restart ends the session and opens another: the notebook, its address and its cells
+    stay. Shared, anyone with its permalink sees its cells and their outputs.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_notebook_id, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notebooks"
+    )
+    language = models.CharField(max_length=16)
+    # The session its cells run in now; none once it is deleted.
+    session = models.ForeignKey(
+        Session, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # [{"id", "code", "execution_id"}], in order (playground/notebooks/services.py).
+    cells = models.JSONField(default=list)
+    is_shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["owner", "-updated_at"], name="notebook_owner_recent")]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def execution_ids(self) -> list[str]:
+        return [cell["execution_id"] for cell in self.cells if cell.get("execution_id")]
 
 
 class Secret(models.Model):

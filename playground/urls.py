@@ -5,6 +5,7 @@ from django.urls import path, re_path
 from playground.api.v1 import api
 from playground.cluster import health
 from playground.mcp import server as mcp_server
+from playground.web import notebook_pages as notebooks
 from playground.web import pages as views
 from playground.web import tool_pages as tool_views
 
@@ -14,6 +15,21 @@ urlpatterns = [
     path("e/<str:execution_id>", views.execution_page, name="execution"),
     path("e/<str:execution_id>/share", views.share, name="share"),
     path("e/<str:execution_id>/files/<path:path>", views.execution_file, name="execution_file"),
+    path("notebook", notebooks.notebook_page, name="notebook_new"),
+    path("notebook/<str:notebook_id>", notebooks.notebook_page, name="notebook"),
+    path("notebooks", notebooks.notebook_create, name="notebook_create"),
+    path("notebook/<str:notebook_id>/run", notebooks.notebook_run, name="notebook_run"),
+    path("notebook/<str:notebook_id>/cells", notebooks.notebook_cells, name="notebook_cells"),
+    path(
+        "notebook/<str:notebook_id>/interrupt",
+        notebooks.notebook_interrupt,
+        name="notebook_interrupt",
+    ),
+    path("notebook/<str:notebook_id>/restart", notebooks.notebook_restart, name="notebook_restart"),
+    path("notebook/<str:notebook_id>/end", notebooks.notebook_end, name="notebook_end"),
+    path("notebook/<str:notebook_id>/session", notebooks.notebook_session, name="notebook_session"),
+    path("n/<str:notebook_id>", notebooks.notebook_permalink, name="notebook_permalink"),
+    path("n/<str:notebook_id>/share", notebooks.notebook_share, name="notebook_share"),
     path("history", views.history, name="history"),
     path("keys", views.api_keys, name="api_keys"),
     path("tools", tool_views.tool_list, name="tools"),

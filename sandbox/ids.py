@@ -51,3 +51,7 @@ def new_tool_revision_id() -> str:
 
 def new_session_id() -> str:
     return f"ses_{new_ulid()}"
+
+
+def new_notebook_id() -> str:
+    return f"nb_{new_ulid()}"

@@ -23,6 +23,7 @@ from tests.browser import (
     wait_for,
 )
 from tests.conftest import LiveServer
+from tests.notebook_pages import make_notebook
 from tests.rich_runs import EVERY_KIND
 
 PHONE_WIDTHS = (360, 390, 414)
@@ -33,8 +34,8 @@ RICH_RUN = LONG_LINE + "\n" + EVERY_KIND
 
 
 def _pages(driver: WebDriver, server: LiveServer, username: str) -> dict[str, str]:
-    """Sign in, make a run with long lines, results and files in it; the address of each
-    page to check."""
+    """Sign in, make a run with long lines, results and files in it, and a notebook with
+    them and an error; the address of each page to check."""
     sign_in(driver, server, username)
     open_playground(driver, server)
     set_code(driver, RICH_RUN)
@@ -50,9 +51,14 @@ def _pages(driver: WebDriver, server: LiveServer, username: str) -> dict[str, st
         input_schema={"type": "object", "properties": {"q": {"type": "string"}}},
     )
     client.secrets.create(name=f"AUDITED_{username.replace('-', '_').upper()}", value="x")
+    permalink = str(by_id(driver, "permalink").get_attribute("href"))
+    notebook = make_notebook(driver, server, RICH_RUN, "raise ValueError('" + "wide " * 30 + "')")
     return {
+        "notebook": f"{server.url}/notebook/{notebook}",
+        "notebook-new": server.url + "/notebook",
+        "notebook-permalink": f"{server.url}/n/{notebook}",
         "editor": server.url + "/",
-        "permalink": str(by_id(driver, "permalink").get_attribute("href")),
+        "permalink": permalink,
         "history": server.url + "/history",
         "keys": server.url + "/keys",
         "tools": server.url + "/tools",
@@ -72,7 +78,7 @@ def test_axe_finds_nothing_on_any_page(
     for name, url in pages.items():
         driver.get(url)
         wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
-        if name in ("editor", "permalink", "tool"):
+        if name in ("editor", "permalink", "tool") or name.startswith("notebook"):
             wait_for(driver, lambda d: d.find_elements("css selector", ".cm-content"))
         if name == "editor":
             by_id(driver, "run").click()  # the result pane as it is after a run, too

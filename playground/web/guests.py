@@ -23,7 +23,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from playground.api.errors import ApiError
-from playground.models import Execution
+from playground.models import Execution, Notebook
 from playground.ratelimits import over_rate
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,16 @@ def address_block(address: str) -> str:
 
 
 def guests_sweep() -> int:
-    """Delete guests nobody can be any more, with all their runs, unless one of those
-    is shared (its permalink must keep working) or they own anything else; how many."""
+    """Delete guests nobody can be any more, with all their runs and notebooks, unless
+    one of those is shared (its permalink must keep working) or they own anything else;
+    how many."""
     idle_for = max(timedelta(days=GUEST_IDLE_DAYS), timedelta(seconds=settings.SESSION_COOKIE_AGE))
     cutoff = timezone.now() - idle_for
     kept_runs = Execution.objects.filter(owner=OuterRef("pk")).filter(
         Q(started_at__gte=cutoff) | Q(is_shared=True)
+    )
+    kept_notebooks = Notebook.objects.filter(owner=OuterRef("pk")).filter(
+        Q(updated_at__gte=cutoff) | Q(is_shared=True)
     )
     idle = (
         User.objects.filter(
@@ -115,6 +119,7 @@ def guests_sweep() -> int:
         )
         .filter(Q(last_login__isnull=True) | Q(last_login__lt=cutoff))
         .exclude(Exists(kept_runs))
+        .exclude(Exists(kept_notebooks))
         # Guests cannot make these today; were that to change, a sweep must not take them.
         .filter(api_keys=None, secrets=None, tools=None, runtimes=None)
     )

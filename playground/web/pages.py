@@ -25,7 +25,7 @@ from playground.models import ApiKey, Execution
 from playground.ratelimits import refuse_over_rate
 from playground.runs import files as artifacts
 from playground.runs import services
-from playground.runs.intake import Via, api_caller, guest_caller, submission
+from playground.runs.intake import Caller, Via, api_caller, guest_caller, submission
 from playground.runs.selectors import execution_visible
 from playground.runs.serializers import execution_state
 from playground.web.guests import aplayground_owner, client_address, is_guest, viewer_id
@@ -112,8 +112,9 @@ class BodyAllowance:
     turn: str  # whose turn it is when work is shared out (playground/workers.py)
 
 
-async def _body_allowance(request: HttpRequest) -> BodyAllowance:
-    """Users get the API's; guests far smaller bodies.
+async def body_allowance(request: HttpRequest, *, starts_run: bool = True) -> BodyAllowance:
+    """Users get the API's; guests far smaller bodies, and a request that starts a run
+    (or opens a session) counts against their rate.
 
     Raises ApiError: 401 when nobody may run, 429 past a guest's rate. Nothing of the
     body is read before this.
@@ -126,16 +127,22 @@ async def _body_allowance(request: HttpRequest) -> BodyAllowance:
     if not settings.PLAYGROUND_ANONYMOUS:
         raise ApiError(401, "unauthorized", "sign in to run code")
     address = client_address(request)
-    await refuse_over_rate(
-        f"guest:{address}",
-        settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE,
-        "guests (sign in for more) may start runs:",
-    )
+    if starts_run:
+        await refuse_over_rate(
+            f"guest:{address}",
+            settings.PLAYGROUND_GUEST_RUNS_PER_MINUTE,
+            "guests (sign in for more) may start runs:",
+        )
     return BodyAllowance(
         settings.PLAYGROUND_GUEST_MAX_REQUEST_BYTES,
         settings.PLAYGROUND_GUEST_MAX_REQUEST_ELEMENTS,
         f"guest:{address}",
     )
+
+
+def page_caller(owner: User) -> Caller:
+    """Whoever runs from a page: a guest within a guest's allowance, else a user's."""
+    return guest_caller(owner) if is_guest(owner) else api_caller(owner, Via.PLAYGROUND)
 
 
 @require_POST
@@ -156,7 +163,7 @@ async def start_run(request: HttpRequest) -> HttpResponse:
 
 async def _start(request: HttpRequest) -> Execution:
     """The editor's run: its body within the requester's allowance, then the one intake."""
-    allowance = await _body_allowance(request)
+    allowance = await body_allowance(request)
     raw = read_body(request, allowance.max_bytes)
     body = await aparse_json_object(raw, max_elements=allowance.max_elements, owner=allowance.turn)
     mode = body.pop("mode", "script")
@@ -169,8 +176,7 @@ async def _start(request: HttpRequest) -> Execution:
     owner = await aplayground_owner(request)
     if owner is None:
         raise ApiError(401, "unauthorized", "sign in to run code")
-    caller = guest_caller(owner) if is_guest(owner) else api_caller(owner, Via.PLAYGROUND)
-    asked = await submission(caller, body, kind)
+    asked = await submission(page_caller(owner), body, kind)
     if live_stdin:
         asked = replace(asked, job=replace(asked.job, live_stdin=True))
     return await services.execution_start(asked)

@@ -10,6 +10,7 @@ import { fromRequest, setUpHttpAccess } from './http-access.js';
 import { clear, elements, renderState, showNotice, showStatus, watch } from './run-view.js';
 import { setUpUploads } from './uploads.js';
 import { setUpLiveInput } from './live-input.js';
+import { csrfToken } from './page-requests.js';
 
 const STORAGE_KEY = 'sandpit.editor.v1';
 // A playground run keeps every file it writes, within the server's caps.
@@ -290,11 +291,6 @@ function runBody() {
   if (files.length) body.files = files;
   if (liveInput.wanted()) body.live_stdin = true;
   return { ...body, output_files: OUTPUT_FILES };
-}
-
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : '';
 }
 
 async function run() {

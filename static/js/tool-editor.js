@@ -4,6 +4,7 @@ import { basicSetup, Compartment, EditorView, EditorState, json } from '../vendo
 import { modeFor } from './modes.js';
 import { highlightFor } from './highlight.js';
 import { clear, elements, showNotice, showStatus, watch } from './run-view.js';
+import { csrfToken } from './page-requests.js';
 
 const $ = (id) => document.getElementById(id);
 const tool = JSON.parse($('tool-data').textContent);
@@ -103,11 +104,6 @@ function formInput() {
     else { try { value[name] = JSON.parse(input.value); } catch { value[name] = input.value; } }
   }
   return value;
-}
-
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : '';
 }
 
 if (tool) {
