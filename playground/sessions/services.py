@@ -178,6 +178,7 @@ async def session_call(
     _check_here(session)
     engine = get_engine()
     ended = ""
+    noted = False
 
     async def call(job: Job, emit: EventSink) -> RunResult:
         nonlocal ended
@@ -185,21 +186,29 @@ async def session_call(
         ended = result.session_ended
         return result
 
+    def note_call() -> None:
+        """The session's count, last use and expiry (or its end), saved with the call's
+        result: one trip to the database for both."""
+        nonlocal noted
+        now = timezone.now()
+        changes: dict[str, Any] = {"calls": F("calls") + 1, "last_used_at": now}
+        changes["expires_at"] = now + timedelta(seconds=session.idle_timeout_s)
+        if ended or session.id not in engine.sessions.live_ids():
+            reason = ended or SANDBOX_GONE
+            changes |= {"status": Status.ENDED, "reason": reason, "expires_at": None}
+        Session.objects.filter(id=session.id).update(**changes)
+        noted = True
+
     with engine.sessions.reserved(session.id):
         await _wake(session)
         execution, job = await execution_accept(submission)
         try:
             execution = await execution_execute(
-                execution=execution, job=job, on_event=on_event, runner=call
+                execution=execution, job=job, on_event=on_event, runner=call, also_save=note_call
             )
         finally:
-            now = timezone.now()
-            changes: dict[str, Any] = {"calls": F("calls") + 1, "last_used_at": now}
-            changes["expires_at"] = now + timedelta(seconds=session.idle_timeout_s)
-            if ended or session.id not in engine.sessions.live_ids():
-                reason = ended or SANDBOX_GONE
-                changes |= {"status": Status.ENDED, "reason": reason, "expires_at": None}
-            await Session.objects.filter(id=session.id).aupdate(**changes)
+            if not noted:  # the call failed before its result was saved
+                await sync_to_async(note_call)()
     return execution
 
 
