@@ -229,10 +229,13 @@ async def session_pause(*, session: Session, reason: str = PAUSED_BY_OWNER) -> S
             await _record_end(session, SANDBOX_GONE)
             raise SessionEnded(f"the session has ended ({SANDBOX_GONE}); open a new one")
         try:
-            await engine.sessions.pause(session.id)
+            saved = await engine.sessions.pause(session.id)
         except SessionEnded as exc:
             await _record_end(session, str(exc))
             raise
+        left = [str(item.get("path", "")) for item in saved.get("skipped", [])]
+        if left:  # a fifo, a file it could not read whole, or past the cap
+            reason += f"; not saved: {', '.join(left[:5])}{' and more' if len(left) > 5 else ''}"
         await _record_pause(session, reason)
     return session
 
