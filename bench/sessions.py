@@ -2,8 +2,13 @@
 
     .venv/bin/python bench/sessions.py [--runs 200] [--resumes 10] [--frozen-s 4]
 
-Starts Sandpit under uvicorn on a free loopback port with `make run`'s settings (SQLite,
-pools of 2 growing to 8) and a database of its own, then, all in one run, with httpx:
+First, in this process, the engine alone: the seed example as a session's cell (one
+message to a live worker) beside the seed function in a fresh container (`Engine.run`),
+one at a time. Then it starts Sandpit under uvicorn on a free loopback port with `make
+run`'s settings (SQLite, pools of 2 growing to 8) and a database of its own and, all in
+one run, with httpx:
+
+- `GET /v1/sessions/{id}`: the API's own cost (the key, one read, the answer), no sandbox;
 
 - the seed example as a session's cell (`execute` defined once, then each call is
   `execute({"name": "John"})`), Python and JavaScript, one call at a time at a person's
@@ -18,6 +23,7 @@ Run it on a quiet machine; docs/benchmarks.md keeps the latest figures.
 """
 
 import argparse
+import asyncio
 import os
 import platform
 import statistics
@@ -25,12 +31,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import REPO, SEED, free_port, percentile, start_server
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
+
+import django
+
+django.setup()
+
+from api import REPO, SEED, free_port, percentile, start_server  # noqa: E402
+
+from sandbox.engine import Engine, EngineConfig  # noqa: E402
+from sandbox.jobs import Job, JobKind, Limits  # noqa: E402
+from sandbox.languages import Language  # noqa: E402
 
 CELLS = {
     "python": (
@@ -89,6 +107,15 @@ class Bench:
         answer = self.http.post(f"/sessions/{session_id}/execute", json={"code": code})
         assert answer.status_code == 200 and answer.json()["exit_code"] == 0, answer.text
 
+    def reads(self, runs: int) -> list[float]:
+        session_id = self.open("python")
+        latencies = []
+        for _ in range(runs):
+            latencies.append(self.timed("GET", f"/sessions/{session_id}"))
+            time.sleep(PERSON_PAUSE_S)
+        self.http.delete(f"/sessions/{session_id}")
+        return latencies
+
     def fresh_runs(self, runs: int, pause_s: float) -> list[float]:
         latencies = []
         for _ in range(runs):
@@ -116,6 +143,65 @@ class Bench:
         return found
 
 
+async def engine_rows(runs: int) -> list[tuple[str, str]]:
+    """The engine alone: a session's cell, and a fresh container's run, one at a time."""
+    config = replace(
+        EngineConfig.from_settings(),
+        instance="sandpit-bench-sessions-engine",
+        state_dir=Path(tempfile.mkdtemp(prefix="sandpit-bench-")),
+    )
+    engine = Engine(config)
+    await engine.start()
+    rows = []
+
+    async def ignore(event: object) -> None:
+        return None
+
+    try:
+        await asyncio.sleep(3)  # let the pools fill
+        for language, (define, call, shown) in CELLS.items():
+            kind = Language(language)
+            await engine.sessions.open(
+                Job(kind=JobKind.SESSION, language=kind, code="", run_id="ses_bench")
+            )
+            cells, durations = [], []
+            for code in [define] + [call] * runs:
+                started = time.perf_counter()
+                cell = Job(
+                    kind=JobKind.CELL,
+                    language=kind,
+                    code=code,
+                    limits=Limits(execution_timeout_s=10),
+                )
+                result = await engine.sessions.call("ses_bench", cell, ignore)
+                cells.append((time.perf_counter() - started) * 1000)
+                durations.append(result.duration_ms)
+                assert result.exit_code == 0, result.stderr
+                await asyncio.sleep(PERSON_PAUSE_S)
+            assert result.results[0]["data"]["text/plain"] == shown, result
+            await engine.sessions.end("ses_bench")
+            runs_ms = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                ran = await engine.run(
+                    Job(kind=JobKind.FUNCTION, language=kind, code=define, input={"name": "John"})
+                )
+                runs_ms.append((time.perf_counter() - started) * 1000)
+                assert ran.output == {"name": "John", "executed": True}, ran.stderr
+                await asyncio.sleep(PERSON_PAUSE_S)
+            in_sandbox = statistics.median(durations[1:])
+            rows.append(
+                (
+                    f"engine: {language} cell (in-sandbox {in_sandbox:.0f} ms)",
+                    ms(cells[1:]),
+                )
+            )
+            rows.append((f"engine: {language} run in a fresh container", ms(runs_ms)))
+    finally:
+        await engine.close()
+    return rows
+
+
 def ms(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} / {percentile(values, 95):.1f} ms"
 
@@ -127,6 +213,7 @@ def main() -> None:
     parser.add_argument("--frozen-s", type=float, default=4)
     args = parser.parse_args()
 
+    rows = asyncio.run(engine_rows(args.runs // 2))
     state = tempfile.mkdtemp(prefix="sandpit-bench-")
     env = {
         **os.environ,
@@ -147,7 +234,6 @@ def main() -> None:
     port = free_port()
     server = start_server("uvicorn", port, env)
     base = f"http://127.0.0.1:{port}"
-    rows: list[tuple[str, str]] = []
     try:
         for _ in range(300):
             try:
@@ -158,27 +244,28 @@ def main() -> None:
         time.sleep(3)  # let the pools fill
         bench = Bench(base, key)
         bench.calls("python", 10, 0)  # first uses: imports, connections
+        rows.append(("GET /v1/sessions/{id}, the API alone, idle", ms(bench.reads(args.runs))))
         for language in ("python", "javascript"):
             idle = bench.calls(language, args.runs, PERSON_PAUSE_S)
-            rows.append((f"{language} cell, idle, one at a time: p50 / p95", ms(idle)))
+            rows.append((f"{language} cell, idle, one at a time", ms(idle)))
             rows.append(
                 (
-                    f"{language} cell, back to back: p50 / p95",
+                    f"{language} cell, back to back",
                     ms(bench.calls(language, args.runs, 0)),
                 )
             )
         fresh = bench.fresh_runs(args.runs, PERSON_PAUSE_S)
-        rows.append(("fresh container (/v1/execute-function), idle: p50 / p95", ms(fresh)))
+        rows.append(("fresh container (/v1/execute-function), idle", ms(fresh)))
         woken = bench.pauses_and_wakes(args.resumes, args.frozen_s)
-        rows.append(("pause (100 kB of files saved, frozen): p50 / p95", ms(woken["pause"])))
-        rows.append(("a call waking a frozen session (memory): p50 / p95", ms(woken["frozen"])))
-        rows.append(("resume after the frozen spell (files): p50 / p95", ms(woken["files"])))
+        rows.append(("pause (100 kB of files saved, frozen)", ms(woken["pause"])))
+        rows.append(("a call waking a frozen session (memory)", ms(woken["frozen"])))
+        rows.append(("resume after the frozen spell (files)", ms(woken["files"])))
     finally:
         server.terminate()
         server.wait(timeout=60)
 
     print(f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; uvicorn\n")
-    print(f"| {'measure':<58} | {'over HTTP':<20} |")
+    print(f"| {'measure':<58} | {'p50 / p95':<20} |")
     print(f"|{'-' * 60}|{'-' * 22}|")
     for label, figure in rows:
         print(f"| {label:<58} | {figure:<20} |")
