@@ -136,7 +136,7 @@ class Execution(models.Model):
     def stored_bytes(self) -> int:
         """About what this record weighs in a response: its texts, output and request."""
         texts = len(self.stdout) + len(self.stderr) + len(self.code) + len(self.error_reason)
-        structured = json.dumps([self.output, self.request, self.results])
+        structured = json.dumps([self.output, self.request, self.results, self.error])
         return texts + len(structured)
 
     def record_result(self, result: RunResult) -> None:

@@ -14,7 +14,8 @@ playground (playground/sessions/) says when to open, call, pause, resume and end
   freezes the sandbox (the cgroup freezer: its memory kept, no CPU) for `frozen_s`;
   waking it within that time keeps the interpreter's memory ("memory"), later the
   sandbox is gone and a fresh one gets the files back ("files"). Checkpointing the
-  interpreter itself (CRIU) does not work on this kernel: see docs/engine.md.
+  interpreter itself is not done: CRIU 3.17.1 fails `criu check` on this kernel, and
+  Docker's checkpoints lose tmpfs files and read-only roots (DESIGN.md, "Sessions").
 """
 
 import asyncio

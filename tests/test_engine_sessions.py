@@ -5,15 +5,16 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from sandbox.engine import Engine
-from sandbox.errors import SessionBusy, SessionEnded
+from sandbox.engine import Engine, EngineConfig
+from sandbox.errors import EngineBusy, SessionBusy, SessionEnded
 from sandbox.jobs import File, Job, JobKind, Limits, RunResult, RunStatus
 from sandbox.languages import Language
-from tests.runs import EventLog
+from tests.runs import EventLog, script
 
 _ids = itertools.count(1)
 
@@ -132,6 +133,23 @@ async def test_javascript_keeps_top_level_declarations_as_the_node_repl_does(
     assert again.exit_code == 1 and again.error is not None
     assert again.error["name"] == "SyntaxError"
     assert literal.results[0]["data"]["application/json"] == {"a": 1}
+
+
+@pytest.mark.parametrize("language", ["javascript", "typescript"])
+async def test_imports_in_a_cell_last_for_the_cells_after_it(engine: Engine, language: str) -> None:
+    async with session(engine, language) as call:
+        imported = await call(
+            "import path from 'path'\nimport * as os from 'os'\n"
+            "import {\n  basename,\n  join as glue,\n} from 'path'\nimport 'fs'\nbasename('/a/b')"
+        )
+        again = await call(
+            "import path from 'path'\nglue('x', path.basename('/y')) + typeof os.cpus"
+        )
+        failed = await call("\n\nimport { nope } from 'no-such-module'")
+    assert plain(imported) == ["'b'"]
+    assert plain(again) == ["'x/yfunction'"]
+    assert failed.error is not None and "no-such-module" in failed.error["value"]
+    assert "<cell" in failed.stderr and ":3" in failed.stderr
 
 
 async def test_a_javascript_error_is_an_error_with_its_stack(engine: Engine) -> None:
@@ -310,3 +328,36 @@ async def test_ending_a_session_during_a_call_stops_it_and_removes_its_sandbox(
         result = await going
     assert (result.status, result.exit_code) == (RunStatus.STOPPED, 137)
     assert sid not in engine.sessions.live_ids()
+
+
+@pytest.fixture(scope="module")
+async def one_slot(engine_config: EngineConfig) -> AsyncIterator[Engine]:
+    """An engine with one run slot and no waiting line, of its own instance."""
+    config = replace(
+        engine_config,
+        instance=f"{engine_config.instance}-one-slot",
+        pool_size=1,
+        max_concurrent_runs=1,
+        max_queued_runs=0,
+    )
+    small = Engine(config)
+    await small.start()
+    yield small
+    await small.close()
+    assert small.adapter.instance_sandboxes() == []
+    small.adapter.close()
+
+
+async def test_a_sessions_call_takes_a_run_slot_as_a_run_does(one_slot: Engine) -> None:
+    async with session(one_slot, "python") as call:
+        going = asyncio.create_task(call("import time\ntime.sleep(1.5)"))
+        await asyncio.sleep(0.5)
+        with pytest.raises(EngineBusy):
+            await one_slot.run(script("python", "print(1)"))
+        assert (await going).exit_code == 0
+        ran = asyncio.create_task(one_slot.run(script("python", "import time\ntime.sleep(1.5)")))
+        await asyncio.sleep(0.5)
+        with pytest.raises(EngineBusy):
+            await call("1")
+        assert (await ran).exit_code == 0
+        assert plain(await call("2")) == ["2"]

@@ -150,6 +150,9 @@ def test_a_paused_session_wakes_at_its_next_call_with_its_memory(
     ana.post(f"/sessions/{sid}/pause")
     resumed = ana.post(f"/sessions/{sid}/resume").json()
     assert (resumed["status"], resumed["state_kept"]) == ("ready", "memory")
+    ana.run(sid, "import os\nos.mkfifo('pipe')")
+    with_fifo = ana.post(f"/sessions/{sid}/pause").json()
+    assert with_fifo["paused_reason"] == "paused by its owner; not saved: pipe"
 
 
 def test_ending_a_session_removes_it_and_refuses_its_calls(ana: SessionsClient) -> None:

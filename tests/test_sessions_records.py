@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
 
 from playground.cluster.nodes import SESSION_NODE_DIED, sweep
-from playground.models import Node, Session
+from playground.models import Execution, Node, Session
 from playground.sessions.upkeep import RESTARTED_ENDED, RESTARTED_PAUSED, sessions_recover
 
 Status = Session.Status
@@ -55,3 +56,29 @@ def test_a_dead_nodes_sessions_end_with_a_reason(owner: User) -> None:
         assert (session.status, session.reason) == (Status.ENDED, SESSION_NODE_DIED)
     mine.refresh_from_db()
     assert mine.status == Status.READY
+
+
+def test_a_calls_permalink_the_history_and_the_admin_show_it(admin_user: User) -> None:
+    session = make(admin_user, "here", Status.READY)
+    session.sealed = "SEALED-TOKEN-NEVER-SHOWN"
+    session.save()
+    execution = Execution.objects.create(
+        owner=admin_user,
+        kind=Execution.Kind.SESSION,
+        session_id=session.id,
+        language="python",
+        code="1 / 0",
+        status="failed",
+        exit_code=1,
+        stderr="ZeroDivisionError: division by zero\n",
+        error={"name": "ZeroDivisionError", "value": "division by zero", "traceback": []},
+    )
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/e/{execution.id}")
+    assert page.status_code == 200 and "ZeroDivisionError" in page.content.decode()
+    history = client.get("/history?kind=session")
+    assert [e.id for e in history.context["page"].object_list] == [execution.id]
+    admin = client.get(f"/admin/playground/session/{session.id}/change/").content.decode()
+    assert session.id in admin and "SEALED-TOKEN-NEVER-SHOWN" not in admin
+    assert client.get("/admin/playground/session/?status=ready").status_code == 200

@@ -71,6 +71,17 @@ def test_a_tool_is_versioned_and_each_revision_stays_runnable(carol: rizaio.Riza
     assert record["details"]["type"] == "tool"
 
 
+def test_a_field_sent_as_null_leaves_the_tool_as_it_was(carol: rizaio.Riza) -> None:
+    tool = carol.tools.create(name="nulls", code=GREET, language="python")
+    answer = httpx.post(
+        f"{str(carol.base_url).rstrip('/')}/v1/tools/{tool.id}",
+        json={"name": None, "runtime_revision_id": None, "description": "now described"},
+        headers={"Authorization": f"Bearer {carol.api_key}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["name"], answer.json()["description"]) == ("nulls", "now described")
+
+
 @pytest.mark.parametrize(
     ("tool_input", "field", "words"),
     [

@@ -94,8 +94,9 @@ async def get_tool(request: HttpRequest, tool_id: str) -> dict[str, Any]:
 @router.post("/tools/{tool_id}", response={200: ToolOut, **ERRORS}, summary="Update a tool")
 async def update_tool(request: HttpRequest, tool_id: str, body: ToolUpdateIn) -> dict[str, Any]:
     tool = await _owned_tool(request, tool_id)
-    changes = body.model_dump(exclude_unset=True)
-    if "language" in changes and changes["language"] is not None:
+    # A field sent as null changes nothing, as a field left out ("" clears a runtime).
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if "language" in changes:
         changes["language"] = changes["language"].value
     await tool_services.tool_update(tool=tool, changes=changes)
     return tool_services.tool_shape(tool)

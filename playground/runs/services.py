@@ -12,7 +12,13 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    transaction,
+)
 from django.utils import timezone
 
 from playground.cluster.nodes import ask_to_input, ask_to_stop
@@ -139,9 +145,10 @@ async def execution_execute(
     job: Job,
     on_event: EventSink | None = None,
     runner: Runner | None = None,
+    also_save: Callable[[], object] | None = None,
 ) -> Execution:
     """Run a recorded execution (in a fresh sandbox, or by `runner`) and record what came
-    of it.
+    of it; `also_save` writes what goes with its result, in the same trip (a session's).
 
     Engine errors are recorded on the execution, then raised.
     """
@@ -181,7 +188,7 @@ async def execution_execute(
     if kept:
         execution.files = await asyncio.to_thread(artifacts.files_store, execution, kept)
     try:
-        await save_retrying(execution)
+        await save_retrying(execution, also_save)
     except DatabaseError:
         # Still away after the retries: the node's sweep (or its restart) ends the record.
         raise
@@ -203,15 +210,23 @@ async def _mark_running(execution_id: str) -> None:
     )
 
 
-async def save_retrying(execution: Execution) -> None:
-    """Save a finished run, waiting out a database that is briefly away.
+async def save_retrying(execution: Execution, also: Callable[[], object] | None = None) -> None:
+    """Save a finished run (and `also` in the same transaction), waiting out a database
+    that is briefly away.
 
     A run's result is kept when the database is back within the retries; past them the
     DatabaseError is raised and the record, still unfinished, is ended by a sweep.
     """
+
+    def save() -> None:
+        with transaction.atomic():
+            execution.save()
+            if also is not None:
+                also()
+
     for delay in (*SAVE_RETRY_DELAYS_S, None):
         try:
-            await execution.asave()
+            await sync_to_async(save)()
             return
         except (OperationalError, InterfaceError):
             if delay is None:

@@ -215,6 +215,7 @@ async def _call_execute(
     """Run the recorded call in the session's sandbox; note its use, or its end."""
     engine = get_engine()
     ended = ""
+    noted = False
 
     async def call(job: Job, emit: EventSink) -> RunResult:
         nonlocal ended
@@ -222,16 +223,26 @@ async def _call_execute(
         ended = result.session_ended
         return result
 
-    try:
-        return await execution_execute(execution=execution, job=job, on_event=on_event, runner=call)
-    finally:
+    def note_call() -> None:
+        """The session's count, last use and expiry (or its end), saved with the call's
+        result: one trip to the database for both."""
+        nonlocal noted
         now = timezone.now()
         changes: dict[str, Any] = {"calls": F("calls") + 1, "last_used_at": now}
         changes["expires_at"] = now + timedelta(seconds=session.idle_timeout_s)
         if ended or session.id not in engine.sessions.live_ids():
             reason = ended or SANDBOX_GONE
             changes |= {"status": Status.ENDED, "reason": reason, "expires_at": None}
-        await Session.objects.filter(id=session.id).aupdate(**changes)
+        Session.objects.filter(id=session.id).update(**changes)
+        noted = True
+
+    try:
+        return await execution_execute(
+            execution=execution, job=job, on_event=on_event, runner=call, also_save=note_call
+        )
+    finally:
+        if not noted:  # the call failed before its result was saved
+            await sync_to_async(note_call)()
 
 
 async def session_interrupt(*, session: Session) -> bool:
@@ -251,10 +262,13 @@ async def session_pause(*, session: Session, reason: str = PAUSED_BY_OWNER) -> S
             await _record_end(session, SANDBOX_GONE)
             raise SessionEnded(f"the session has ended ({SANDBOX_GONE}); open a new one")
         try:
-            await engine.sessions.pause(session.id)
+            saved = await engine.sessions.pause(session.id)
         except SessionEnded as exc:
             await _record_end(session, str(exc))
             raise
+        left = [str(item.get("path", "")) for item in saved.get("skipped", [])]
+        if left:  # a fifo, a file it could not read whole, or past the cap
+            reason += f"; not saved: {', '.join(left[:5])}{' and more' if len(left) > 5 else ''}"
         await _record_pause(session, reason)
     return session
 

@@ -10,6 +10,8 @@
 //   internal/repl/await, read from this very binary's sources with the acorn it ships),
 //   which hoists its declarations so that they stay too;
 // - `{ a: 1 }` alone is an object, not a block;
+// - `import` lines become require() calls that keep their names (a script may not
+//   import), so that `import fs from 'fs'` works as it does in a run;
 // - the cell's completion value is its result, as Jupyter's execute_result (display()'s
 //   bundle of it), unless it is undefined.
 // TypeScript loses its types through Sucrase first. `require` resolves from the working
@@ -32,6 +34,7 @@ const { Buffer } = require('buffer');
 const { Readable } = require('stream');
 
 let io;
+let acorn = null;
 let rewriteTopLevelAwait = null;
 let interruptAwait = null;
 
@@ -84,10 +87,52 @@ function loadRewriter() {
     return loaded.get(id).exports;
   }
   try {
+    acorn = load('internal/deps/acorn/acorn/dist/acorn');
     return load('internal/repl/await').processTopLevelAwait;
   } catch {
     return null;
   }
+}
+
+// `import` lines of a cell, which a script may not have, become require() calls that
+// keep the names (what Sucrase does for a run, but with the names left as written, so
+// that later cells see them); `var`, so that a cell that imports may run again. Each
+// keeps its line count, so that line numbers stay the code's.
+function rewriteImports(code) {
+  if (!acorn || !/\bimport\b/.test(code)) return code;
+  let tree;
+  try {
+    tree = acorn.parse(code, { ecmaVersion: 'latest', sourceType: 'module' });
+  } catch {
+    return code; // not a module's syntax either: the script's own error will say where
+  }
+  let out = '';
+  let at = 0;
+  for (const node of tree.body) {
+    if (node.type !== 'ImportDeclaration') continue;
+    const lines = code.slice(node.start, node.end).split('\n').length - 1;
+    out += code.slice(at, node.start) + importAsRequire(node) + '\n'.repeat(lines);
+    at = node.end;
+  }
+  return out + code.slice(at);
+}
+
+function importAsRequire(node) {
+  const from = `require(${JSON.stringify(node.source.value)})`;
+  const bindings = [];
+  const named = [];
+  for (const spec of node.specifiers) {
+    if (spec.type === 'ImportDefaultSpecifier') {
+      bindings.push(`${spec.local.name} = ((m) => (m && m.__esModule ? m.default : m))(${from})`);
+    } else if (spec.type === 'ImportNamespaceSpecifier') {
+      bindings.push(`${spec.local.name} = ${from}`);
+    } else {
+      const imported = spec.imported.name ?? JSON.stringify(spec.imported.value);
+      named.push(imported === spec.local.name ? imported : `${imported}: ${spec.local.name}`);
+    }
+  }
+  if (named.length) bindings.push(`{ ${named.join(', ')} } = ${from}`);
+  return bindings.length ? `var ${bindings.join(', ')};` : `${from};`;
 }
 
 function writeAll(fd, data) {
@@ -165,8 +210,11 @@ async function runCell(cell) {
   giveStdin(cell.stdin);
   try {
     let code = String(cell.code);
-    if (io.typescript) code = io.transformOrExplain(code, ['typescript'], filename);
-    const { script, awaited } = compile(code, filename);
+    if (io.typescript) {
+      // An import this cell does not use is for the cells after it: kept.
+      code = io.transformOrExplain(code, ['typescript'], filename, { keepUnusedImports: true });
+    }
+    const { script, awaited } = compile(rewriteImports(code), filename);
     let value = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
     if (awaited) value = ((await interruptible(value)) || {}).value;
     if (value !== undefined) {

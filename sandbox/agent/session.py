@@ -194,7 +194,6 @@ class Session:
     def exchange(
         self, body: dict, message: dict, timeout_s: float, extra: dict | None = None
     ) -> bool:
-        worker = self.worker
         if self.writer is not None and self.writer.is_alive():
             # The worker never read its last message: it answered before its cell ended.
             self.end_worker()
@@ -202,11 +201,7 @@ class Session:
             return True
         oom_before = oom_kills()
         started = time.monotonic()
-        self.writer = threading.Thread(
-            target=write_all, args=(worker.job_w, framed(json.dumps(body).encode()), False)
-        )
-        self.writer.daemon = True
-        self.writer.start()
+        self.hand_over(framed(json.dumps(body).encode()))
         if body["kind"] == "cell":
             send(STARTED)
         answer, status, how, stuck = self.relay(message, deadline=started + timeout_s)
@@ -230,6 +225,24 @@ class Session:
             **(extra or {}),
         )
         return bool(ended)
+
+    def hand_over(self, data: bytes) -> None:
+        """The message to the worker: written at once when the pipe takes it (a cell's,
+        mostly), the rest from a thread of its own, as it may be more than a pipe holds."""
+        fd = self.worker.job_w
+        os.set_blocking(fd, False)
+        try:
+            written = os.write(fd, data)
+        except BlockingIOError:
+            written = 0
+        finally:
+            os.set_blocking(fd, True)
+        self.writer = None
+        if written < len(data):
+            self.writer = threading.Thread(
+                target=write_all, args=(fd, data[written:], False), daemon=True
+            )
+            self.writer.start()
 
     def relay(self, message: dict, deadline: float) -> tuple[dict | None, int | None, str, bool]:
         """Frame the cell's output out until its answer comes or the worker is gone:

@@ -82,9 +82,9 @@ function prepare(job) {
 
 // Sucrase's parse errors carry its own stack; say instead where the code is wrong, as
 // Node does for its own syntax errors: the file and line, the line, a caret.
-function transformOrExplain(code, transforms, filename) {
+function transformOrExplain(code, transforms, filename, options = {}) {
   try {
-    return transform(code, { transforms, filePath: filename }).code;
+    return transform(code, { transforms, filePath: filename, ...options }).code;
   } catch (err) {
     const where = /\((\d+):(\d+)\)\s*$/.exec(String(err.message));
     const message = String(err.message).replace(/^Error transforming [^:]*: /, '');

@@ -144,7 +144,7 @@ class DockerRuns:
         await self.connection.remove(sandbox_id)
 
     async def freeze_sandbox(self, sandbox_id: str) -> None:
-        """`docker pause`: the cgroup freezer, not a checkpoint (see docs/engine.md)."""
+        """`docker pause`: the cgroup freezer (memory kept in place), not a checkpoint."""
         await self.connection.in_thread(self.connection.api.pause, sandbox_id)
 
     async def thaw_sandbox(self, sandbox_id: str) -> None:
