@@ -84,8 +84,8 @@ def prepare(env: dict[str, str]) -> tuple[str, str]:
         capture_output=True,
         text=True,
     ).stdout.split()[-1]
-    image = subprocess.run(
-        [*manage, "sandbox_image", "--check"], env=env, cwd=REPO, capture_output=True, text=True
+    image = subprocess.run(  # built first when the agent's files changed
+        [*manage, "sandbox_image"], env=env, cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()[0]
     return key, image
 

@@ -3,7 +3,6 @@ field at fault; never a 500, never a hang."""
 
 import json
 import threading
-import time
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ import rizaio
 
 from tests.api_clients import raw_get, raw_post
 from tests.conftest import LIVE_SERVER_MAX_REQUEST_BYTES, LiveServer
+from tests.waits import wait_for
 
 
 @pytest.mark.parametrize(
@@ -125,12 +125,13 @@ def sleepers(client: rizaio.Riza, count: int, outcomes: list[str]) -> list[threa
 
 
 def wait_until_recorded(client: rizaio.Riza, count: int) -> None:
-    """Until `count` runs of the client's owner are recorded, hence admitted; fails past
-    its deadline."""
-    deadline = time.monotonic() + 20
-    while len(client.executions.list().data) < count:
-        assert time.monotonic() < deadline, f"{count} runs were never admitted"
-        time.sleep(0.02)
+    """Until `count` runs of the client's owner are recorded, hence admitted."""
+    wait_for(
+        f"{count} runs to be admitted",
+        lambda: len(client.executions.list().data) >= count,
+        timeout_s=20,
+        every_s=0.02,
+    )
 
 
 def test_one_owners_crowd_leaves_room_and_past_everything_the_api_answers_503(
@@ -196,18 +197,17 @@ def test_a_run_in_progress_shows_as_running(sandpit_server: LiveServer) -> None:
         kwargs={"language": "python", "code": "import time\ntime.sleep(2)"},
     )
     runner.start()
-    seen = set()
+
+    def listed_running() -> bool:
+        listed = client.executions.list().data
+        status = listed[0].status if listed else None  # type: ignore[attr-defined]
+        assert status != "succeeded", "the run was never listed as running, and it is over"
+        return status == "running"
+
     try:
-        for _ in range(300):
-            listed = client.executions.list().data
-            if listed:
-                seen.add(listed[0].status)  # type: ignore[attr-defined]
-                if "running" in seen:
-                    break
-            time.sleep(0.01)
+        wait_for("the run to be listed as running", listed_running, timeout_s=10, every_s=0.01)
     finally:
         runner.join()
-    assert "running" in seen
     assert client.executions.list().data[0].status == "succeeded"  # type: ignore[attr-defined]
 
 

@@ -9,16 +9,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 import rizaio
 from cryptography.fernet import Fernet
-from rizaio.types import CommandExecResponse
+from rizaio.types import CommandExecResponse, Execution
 from websockets.sync.client import connect
 
 from tests import backing, leftovers
@@ -119,7 +119,7 @@ def start_run(client: httpx.Client, code: str) -> str:
 
 def watch(
     server: LiveServer, client: httpx.Client, execution_id: str
-) -> Iterator[dict[str, object]]:
+) -> Generator[dict[str, object], None, None]:
     cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
     url = server.url.replace("http://", "ws://") + f"/ws/executions/{execution_id}"
     with connect(url, additional_headers={"Cookie": cookies, "Origin": server.url}) as socket:
@@ -133,6 +133,45 @@ def watch(
                 "running",
             ):
                 return
+
+
+def _watch_if_output_is_out(
+    server: LiveServer, client: httpx.Client, execution_id: str
+) -> list[dict[str, object]] | None:
+    """Every message of a watcher whose first (the snapshot) shows output, else None."""
+    messages = watch(server, client, execution_id)
+    snapshot = next(messages)
+    if not snapshot["execution"]["stdout"]:  # type: ignore[index]
+        messages.close()
+        return None
+    return [snapshot, *messages]
+
+
+def _running(api: rizaio.Riza) -> list[Execution]:
+    """The owner's runs now running."""
+    return [e for e in api.executions.list() if e.status == "running"]  # type: ignore[attr-defined]
+
+
+def _unless_running(execution: Execution) -> Execution | None:
+    return None if execution.status == "running" else execution  # type: ignore[attr-defined]
+
+
+def _watched_live(cluster: Cluster, client: httpx.Client) -> list[dict[str, object]] | None:
+    """Every message of a new run of `client`'s, watched on b; None if it was not live."""
+    execution_id = start_run(
+        client, "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)"
+    )
+    messages = list(watch(cluster.b, client, execution_id))
+    return None if any(m["type"] == "error" for m in messages) else messages
+
+
+def _ready(server: LiveServer) -> bool:
+    return httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
+
+
+def _answered(response: httpx.Response) -> httpx.Response | None:
+    """The response, unless it is a 503 (something the node needs is still away)."""
+    return None if response.status_code == 503 else response
 
 
 def test_a_run_on_one_node_is_read_on_the_other(cluster: Cluster) -> None:
@@ -149,8 +188,12 @@ def test_a_late_watcher_on_the_other_node_gets_every_line_once(cluster: Cluster)
         "import time\nfor i in range(6):\n    print(f'line {i}', flush=True)\n    time.sleep(0.3)"
     )
     execution_id = start_run(client, code)
-    time.sleep(1.0)  # the first lines are out before the watcher comes
-    messages = list(watch(cluster.b, client, execution_id))
+    # A watcher that comes once the first lines are out, and stays to the end.
+    messages = wait_for(
+        "a watcher on the other node to see the first line",
+        lambda: _watch_if_output_is_out(cluster.b, client, execution_id),
+        timeout_s=30,
+    )
     text = messages[0]["execution"]["stdout"] + "".join(  # type: ignore[index]
         str(m["text"]) for m in messages if m["type"] == "stdout"
     )
@@ -165,9 +208,7 @@ def test_stop_reaches_the_run_from_the_other_node(cluster: Cluster) -> None:
     cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
     url = cluster.b.url.replace("http://", "ws://") + f"/ws/executions/{execution_id}"
     with connect(url, additional_headers={"Cookie": cookies, "Origin": cluster.b.url}) as socket:
-        deadline = time.monotonic() + 30
-        while "up" not in socket.recv(timeout=30) and time.monotonic() < deadline:
-            pass
+        wait_for("the run's first line", lambda: "up" in socket.recv(timeout=30), timeout_s=30)
         socket.send(json.dumps({"type": "stop"}))
         while True:
             message = json.loads(socket.recv(timeout=30))
@@ -215,15 +256,14 @@ def test_a_killed_node_s_run_ends_as_an_error_and_the_other_node_serves_on(
     thread = threading.Thread(target=long_run, daemon=True)
     on_a = rizaio.Riza(api_key=key, base_url=cluster.a.url, max_retries=0)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not (running := [e for e in on_a.executions.list() if e.status == "running"]):  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline, "the run never started"
-        time.sleep(0.2)
+    running = wait_for("the run to start", lambda: _running(on_a), timeout_s=30, every_s=0.2)
     os.kill(process.pid, signal.SIGKILL)
-    deadline = time.monotonic() + NODE_TIMEOUT_S + 15
-    while (record := on_a.executions.get(running[0].id)).status == "running":  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline, "the dead node's run was never ended"
-        time.sleep(0.5)
+    record = wait_for(
+        "the dead node's run to be ended",
+        lambda: _unless_running(on_a.executions.get(running[0].id)),
+        timeout_s=NODE_TIMEOUT_S + 15,
+        every_s=0.5,
+    )
     assert record.status == "error"  # type: ignore[attr-defined]
     assert "the node running it stopped" in record.details.response.stderr  # type: ignore[union-attr]
     assert on_a.command.exec(language="python", code="print('still here')").stdout == "still here\n"
@@ -248,17 +288,19 @@ def test_the_database_away_is_a_503_and_service_comes_back(cluster: Cluster) -> 
     assert away.json()["error"]["code"] == "database_unavailable"
     assert page.status_code == 503 and "briefly unavailable" in page.text
     assert ready.status_code == 503 and "database" in ready.json()["failing"]
-    deadline = time.monotonic() + 30
-    while True:
-        back = httpx.post(
-            f"{cluster.a.url}/v1/execute",
-            json={"language": "python", "code": "print('back')"},
-            headers=headers,
-            timeout=30,
-        )
-        if back.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    back = wait_for(
+        "the API to run code again once PostgreSQL was back",
+        lambda: _answered(
+            httpx.post(
+                f"{cluster.a.url}/v1/execute",
+                json={"language": "python", "code": "print('back')"},
+                headers=headers,
+                timeout=30,
+            )
+        ),
+        timeout_s=30,
+        every_s=0.5,
+    )
     assert back.json()["stdout"] == "back\n"
 
 
@@ -276,16 +318,16 @@ def test_redis_away_runs_go_on_and_watchers_get_the_record(cluster: Cluster) -> 
     assert any(m["type"] == "error" and "unavailable" in str(m["message"]) for m in messages)
     assert messages[-1]["type"] == "finished"
     assert messages[-1]["execution"]["stdout"] == "recorded\n"  # type: ignore[index]
-    # Redis back: live streaming again, from the other node.
-    execution_id = start_run(
-        client, "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)"
+    # Redis back: live streaming again, from the other node, for a run started after.
+    # A node's first watchers may still find its old connections to Redis broken.
+    for node in (cluster.a, cluster.b):
+        wait_for(f"{node.url} to be ready again", partial(_ready, node), timeout_s=30, every_s=0.2)
+    addresses = (f"127.0.0.{n}" for n in range(100, 200))
+    messages = wait_for(
+        "a run watched live once Redis was back",
+        lambda: _watched_live(cluster, guest(cluster.a, address=next(addresses))),
+        timeout_s=30,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        messages = list(watch(cluster.b, client, execution_id))
-        if not any(m["type"] == "error" for m in messages) or time.monotonic() > deadline:
-            break
-    assert not any(m["type"] == "error" for m in messages)
     assert messages[-1]["execution"]["stdout"] == "0\n1\n2\n"  # type: ignore[index]
 
 
@@ -299,7 +341,7 @@ def test_a_node_that_restarts_touches_only_its_own_runs(cluster: Cluster) -> Non
         )
     )
     thread.start()
-    time.sleep(1)
+    wait_for("a's run to start", lambda: _running(on_a), timeout_s=30, every_s=0.2)
     cluster.restart("b")  # its start-up recovery must leave a's running run alone
     thread.join(timeout=60)
     assert results and results[0].stdout == "done\n"  # type: ignore[attr-defined]
@@ -387,11 +429,6 @@ def test_a_docker_restart_ends_runs_as_errors_answers_503_then_recovers(
         every_s=1,
     )
     assert back.stdout == "pools rebuilt\n"
-
-
-def _running(api: rizaio.Riza) -> list[object]:
-    """The owner's runs now running."""
-    return [e for e in api.executions.list() if e.status == "running"]  # type: ignore[attr-defined]
 
 
 def _ran(api: rizaio.Riza, code: str) -> CommandExecResponse | None:

@@ -1,6 +1,7 @@
 """Waits for something to happen, as polls with a deadline: a test never sleeps a fixed
 time and hopes, and one that waits in vain fails saying what it was waiting for."""
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -20,4 +21,16 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"waited {timeout_s} s for {what}, in vain")
         time.sleep(every_s)
+    return answer
+
+
+async def eventually(
+    what: str, check: Callable[[], T | None], *, timeout_s: float = 5, every_s: float = 0.005
+) -> T:
+    """wait_for, on the event loop: the loop runs on between checks."""
+    deadline = time.monotonic() + timeout_s
+    while not (answer := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout_s} s for {what}, in vain")
+        await asyncio.sleep(every_s)
     return answer

@@ -20,6 +20,7 @@ from sandbox.protocol import MAX_FRAME_BYTES
 from tests.fake_runs import CHUNK, FakeRunSandboxes
 from tests.fake_runs import fake_engine_config as config
 from tests.runs import EventLog, function, script
+from tests.waits import eventually
 
 
 @pytest.fixture
@@ -134,13 +135,12 @@ async def test_each_sandbox_serves_one_run_and_the_pool_refills(
     await engine.start()
     await engine.run(script("python", "out one"))
     await engine.run(script("python", "out two"))
-    await asyncio.sleep(0.1)
     # Two base pools of one each, a replacement after each run: four started; the two
     # finished containers wait for a quiet moment to be removed.
-    assert sandboxes.started == 4
+    await eventually("a replacement for each run", lambda: sandboxes.started == 4)
     assert sandboxes.removed == []
-    await asyncio.sleep(0.3)
-    assert len(sandboxes.removed) == 2
+    await eventually("the quiet moment's removals", lambda: len(sandboxes.removed) == 2)
+    assert sandboxes.started == 4
     assert len(sandboxes.instance_sandboxes()) == 2
 
 
@@ -151,7 +151,8 @@ async def test_finished_containers_wait_for_quiet_only_up_to_a_bound(
     await engine.start()
     for text in ("one", "two", "three"):
         await engine.run(script("python", f"out {text}"))
-    await asyncio.sleep(0.05)  # removals are under way, while it is still busy
+    # Removals are under way while it is still busy: all but the one it may keep.
+    await eventually("removals past the bound", lambda: len(sandboxes.removed) >= 2)
     assert len(sandboxes.removed) == 2
     await engine.factory.drain()  # and drain() removes the rest at once
     assert len(sandboxes.removed) == 3
@@ -166,9 +167,11 @@ async def test_a_memory_limit_other_than_the_pool_s_resizes_the_sandbox(
 
 async def test_past_the_slots_and_the_line_the_engine_is_busy(tmp_path: Path) -> None:
     engine = Engine(config(tmp_path, max_concurrent_runs=1, max_queued_runs=1), FakeRunSandboxes())
-    first = asyncio.create_task(engine.run(script("python", "hang")))
+    log = EventLog()
+    first = asyncio.create_task(engine.run(script("python", "hang"), log))
     second = asyncio.create_task(engine.run(script("python", "out waited")))
-    await asyncio.sleep(0.05)
+    await eventually("the first run to run", lambda: StatusEvent("running") in log.events)
+    await eventually("the second run to wait", lambda: engine.admission.waiting == 1)
     with pytest.raises(EngineBusy):
         engine.refuse_if_busy()
     with pytest.raises(EngineBusy):
@@ -182,8 +185,9 @@ async def test_past_the_slots_and_the_line_the_engine_is_busy(tmp_path: Path) ->
 
 async def test_one_tenant_may_not_take_the_whole_engine(tmp_path: Path) -> None:
     engine = Engine(config(tmp_path, max_runs_per_tenant=1), FakeRunSandboxes())
-    hog = asyncio.create_task(engine.run(replace(script("python", "hang"), tenant="a")))
-    await asyncio.sleep(0.05)
+    log = EventLog()
+    hog = asyncio.create_task(engine.run(replace(script("python", "hang"), tenant="a"), log))
+    await eventually("a's run to run", lambda: StatusEvent("running") in log.events)
     with pytest.raises(TenantBusy):
         engine.refuse_if_busy("a")
     engine.refuse_if_busy("b")  # another owner still gets in
@@ -237,8 +241,8 @@ async def test_a_pool_grows_while_runs_come_and_shrinks_back_after(tmp_path: Pat
         engine.factory.dispose(await pool.acquire())
         now[0] += 0.2
     assert pool.size > 1
-    await asyncio.sleep(0.05)
-    assert pool.ready_count == pool.size  # grown ahead of the next runs
+    # Grown ahead of the next runs.
+    await eventually("the grown pool to fill", lambda: pool.ready_count == pool.size)
     now[0] += 60  # a quiet spell
     pool.shrink()
     assert (pool.size, pool.ready_count) == (1, 1)
