@@ -3,6 +3,7 @@ session, streamed live, with their results and errors beneath them. Signed in, b
 the guests' own test: every guest of the suite comes from one address, whose rate of
 runs the other UI tests share."""
 
+import json
 from collections.abc import Callable
 
 from selenium.webdriver.common.by import By
@@ -220,6 +221,9 @@ def test_a_notebook_is_private_until_shared_and_its_permalink_is_read_only(
         ".map((e) => [e.innerText, e.contentEditable])"
     )
     assert codes[0] == ["word = 'notebook'\nprint('shared with care')", "false"]
+    shown = json.loads(str(stranger.find_element(By.ID, "notebook-data").get_attribute("text")))
+    assert shown["session"] is None, "the session is the owner's business"
+    assert {c["execution"]["session_id"] for c in shown["cells"] if c["execution"]} == {None}
     buttons = '[data-testid="cell-run"], [data-testid="cell-delete"], [data-testid="share"]'
     assert stranger.find_elements(By.CSS_SELECTOR, buttons) == []
     # The editing page is the owner's: a stranger is sent to the permalink.

@@ -16,13 +16,10 @@ def notebook_state(
     cells = []
     for cell in notebook.cells:
         execution = executions.get(cell.get("execution_id") or "")
-        cells.append(
-            {
-                "id": cell["id"],
-                "code": cell["code"],
-                "execution": execution_state(execution) if execution else None,
-            }
-        )
+        state = execution_state(execution) if execution else None
+        if state is not None and not is_owner:
+            state["session_id"] = None  # the session is its owner's business alone
+        cells.append({"id": cell["id"], "code": cell["code"], "execution": state})
     return {
         "id": notebook.id,
         "language": notebook.language,
