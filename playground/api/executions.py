@@ -9,16 +9,15 @@ from ninja import Query, Router, Schema
 
 from playground.api.auth import owner_of
 from playground.api.errors import ERROR_RESPONSES, ApiError
-from playground.api.schemas import (
-    ExecuteFunctionIn,
+from playground.api.responses import (
     ExecuteFunctionOut,
-    ExecuteIn,
     ExecuteOut,
     ExecutionListOut,
     ExecutionOut,
     FileOut,
     PageQuery,
 )
+from playground.api.schemas import ExecuteFunctionIn, ExecuteIn
 from playground.models import Execution
 from playground.runs import files as artifacts
 from playground.runs import intake, selectors, services

@@ -8,7 +8,8 @@ from pydantic import Field, StrictStr
 
 from playground.api.auth import owner_of
 from playground.api.errors import ERROR_RESPONSES, ApiError
-from playground.api.schemas import DeletedOut, LanguageName, PageQuery, StrictSchema
+from playground.api.responses import DeletedOut, PageQuery
+from playground.api.schemas import LanguageName, StrictSchema
 from playground.runs.live import build_line_sink
 from sandbox import selectors
 from sandbox import services as runtime_services

@@ -8,7 +8,8 @@ from pydantic import Field, StrictStr
 
 from playground.api.auth import owner_of
 from playground.api.errors import ERROR_RESPONSES, ApiError
-from playground.api.schemas import DeletedOut, PageQuery, StrictSchema
+from playground.api.responses import DeletedOut, PageQuery
+from playground.api.schemas import StrictSchema
 from playground.models import Secret
 from playground.secrets import vault
 

@@ -8,13 +8,8 @@ from ninja import Query, Router, Schema
 
 from playground.api.auth import owner_of
 from playground.api.errors import ERROR_RESPONSES, ApiError
-from playground.api.schemas import (
-    LanguageName,
-    PageQuery,
-    SessionCallOut,
-    SessionExecuteIn,
-    SessionIn,
-)
+from playground.api.responses import PageQuery, SessionCallOut
+from playground.api.schemas import LanguageName, SessionExecuteIn, SessionIn
 from playground.models import Execution, Session
 from playground.runs import intake
 from playground.runs.serializers import execution_state, session_call_response

@@ -8,13 +8,8 @@ from pydantic import Field, StrictStr
 
 from playground.api.auth import owner_of
 from playground.api.errors import ERROR_RESPONSES, ApiError
-from playground.api.schemas import (
-    ExecuteFunctionOut,
-    LanguageName,
-    PageQuery,
-    StrictSchema,
-    ToolExecIn,
-)
+from playground.api.responses import ExecuteFunctionOut, PageQuery
+from playground.api.schemas import LanguageName, StrictSchema, ToolExecIn
 from playground.models import Execution, Tool
 from playground.runs import intake, selectors, services
 from playground.runs.serializers import execution_state, function_response
