@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sandbox.backends import ImageFilesystems, SandboxConnection, SandboxSpec
 from sandbox.crun import spec as oci
-from sandbox.crun.command import CrunCommand, hybrid_cgroups
+from sandbox.crun.command import CGROUP_ROOT, CrunCommand, hybrid_cgroups
 from sandbox.crun.rootfs import RootfsStore, rootfs_root
 from sandbox.errors import EngineUnavailable
 from sandbox.hardening import memory_limit_mib, supervisor_command
@@ -144,4 +144,7 @@ class CrunRuns:
         return described
 
     def close(self) -> None:
-        pass
+        """Remove the instance's cgroup folders, empty once its sandboxes are gone."""
+        for hierarchy in CGROUP_ROOT.iterdir():
+            with contextlib.suppress(OSError):
+                (hierarchy / self._cgroups.lstrip("/")).rmdir()

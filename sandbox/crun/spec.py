@@ -131,7 +131,7 @@ def sandbox_config(
     """config.json of one run sandbox: `command` (the supervisor's) under Docker's init."""
     environment = {"HOSTNAME": HOSTNAME, **BASE_ENVIRONMENT}
     capabilities = [f"CAP_{name}" for name in SUPERVISOR_CAPABILITIES]
-    mounts = [*SYSTEM_MOUNTS, bind_mount(init_binary(), INIT_MOUNT)]
+    mounts = [*SYSTEM_MOUNTS, mount(INIT_MOUNT, "bind", init_binary(), "bind", "ro")]
     mounts += [tmpfs_mount(path, options) for path, options in run_tmpfs().items()]
     mounts.append(bind_mount(str(egress_dir), EGRESS_MOUNT))
     if ca_cert:

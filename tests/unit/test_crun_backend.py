@@ -1,0 +1,130 @@
+"""The crun backend's pure parts: plain frames, unpacked roots, command lines, refusals."""
+
+import asyncio
+import io
+import struct
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.crun import command, rootfs, spec
+from sandbox.errors import EngineUnavailable
+from sandbox.protocol import AgentStream, Frame
+
+
+def _frame(kind: Frame, payload: bytes) -> bytes:
+    return kind.value + struct.pack(">I", len(payload)) + payload
+
+
+def _pipe(*chunks: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    for chunk in chunks:
+        reader.feed_data(chunk)
+    reader.feed_eof()
+    return reader
+
+
+async def test_plain_frames_split_across_reads_are_reassembled() -> None:
+    frame = _frame(Frame.STDOUT, b"hello") + _frame(Frame.READY, b"")
+    stream = AgentStream(_pipe(frame[:3], frame[3:7], frame[7:]), _pipe())
+    assert await stream.next_frame() == (Frame.STDOUT, b"hello")
+    assert await stream.next_frame() == (Frame.READY, b"")
+    with pytest.raises(EOFError):
+        await stream.next_frame()
+
+
+async def test_when_plain_stdout_ends_stderr_says_why_bounded_and_escaped() -> None:
+    stream = AgentStream(_pipe(), _pipe(b"crun: boom\x1b[31m\n", b"x" * 10_000))
+    with pytest.raises(EOFError):
+        await stream.next_frame()
+    assert stream.diagnostic_text.startswith("crun: boom\\x1b[31m\n")
+    assert len(stream.diagnostics) == 4096
+
+
+def test_an_images_links_never_lead_out_of_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "sbin").mkdir(parents=True)
+    (root / "sbin").symlink_to("/usr/sbin")  # absolute: the root's /usr/sbin, not the host's
+    (root / "etc").symlink_to("../../../../../../private-etc")  # as far up as the root
+    assert rootfs.inside(root, "sbin/docker-init") == root / "usr" / "sbin" / "docker-init"
+    assert rootfs.inside(root, "etc/hostname") == root / "private-etc" / "hostname"
+    assert rootfs.inside(root, "../../x") == root / "x"
+    (root / "loop").symlink_to("loop")
+    with pytest.raises(EngineUnavailable, match="loop"):
+        rootfs.inside(root, "loop/x")
+
+
+def test_an_unpacked_root_gets_its_mount_points_and_hostname(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "hostname").symlink_to("/etc/hostname")  # not the host's, never
+    rootfs.prepare(root)
+    assert (root / "etc" / "hostname").read_text() == "sandbox\n"
+    assert not (root / "etc" / "hostname").is_symlink()
+    assert (root / "sbin" / "docker-init").is_file()
+    assert (root / "etc" / "ssl" / "certs" / "ca-certificates.crt").is_file()
+    for folder in ("proc", "sys", "dev", "tmp", "work", "run/sandpit"):
+        assert (root / folder).is_dir(), folder
+
+
+class FakeImages:
+    def __init__(self) -> None:
+        self.exports = 0
+
+    def describe_image(self, tag: str) -> tuple[str, dict[str, str]]:
+        return "sha256:" + "ab" * 32, {"label": tag}
+
+    def export_filesystem(self, tag: str) -> Iterator[bytes]:
+        self.exports += 1
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tar:
+            info = tarfile.TarInfo("usr/bin/python3")
+            info.size, info.mode, info.uid, info.gid = 2, 0o755, 0, 0
+            tar.addfile(info, io.BytesIO(b"#!"))
+        yield data.getvalue()
+
+
+async def test_an_image_is_unpacked_once_and_forgotten_on_request(tmp_path: Path) -> None:
+    images = FakeImages()
+    store = rootfs.RootfsStore(tmp_path, images)
+    first = await store.get("sandpit-rev:abc")
+    again = await rootfs.RootfsStore(tmp_path, images).get("sandpit-rev:abc")
+    assert first == again and images.exports == 1
+    assert (first.path / "usr" / "bin" / "python3").read_bytes() == b"#!"
+    assert first.labels == {"label": "sandpit-rev:abc"}
+    assert first.path.stat().st_mode & 0o777 == 0o755
+    store.forget("sandpit-rev:abc")
+    assert not first.path.exists()
+
+
+def test_crun_runs_without_the_hybrid_mount_only_where_there_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(command.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(command, "hybrid_cgroups", lambda: False)
+    plain = command.CrunCommand(tmp_path).argv("list")
+    assert plain == ["/usr/bin/crun", "--root", str(tmp_path), "--cgroup-manager=cgroupfs", "list"]
+    monkeypatch.setattr(command, "hybrid_cgroups", lambda: True)
+    hidden = command.CrunCommand(tmp_path).argv("list")
+    assert hidden[:4] == ["unshare", "--mount", "--propagation", "private"]
+    assert hidden[-5:] == plain
+
+
+def test_without_crun_or_an_init_or_on_another_machine_it_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(command.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(EngineUnavailable, match="apt-get install crun"):
+        command.CrunCommand(tmp_path).argv("list")
+    monkeypatch.setattr(spec.shutil, "which", lambda name, path=None: None)
+    spec.init_binary.cache_clear()
+    with pytest.raises(EngineUnavailable, match="docker-init"):
+        spec.init_binary()
+    spec.init_binary.cache_clear()
+    monkeypatch.setattr(spec.platform, "machine", lambda: "aarch64")
+    spec.seccomp.cache_clear()
+    with pytest.raises(EngineUnavailable, match="SANDBOX_BACKEND=docker"):
+        spec.seccomp()
+    spec.seccomp.cache_clear()
