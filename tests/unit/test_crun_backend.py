@@ -2,6 +2,8 @@
 
 import asyncio
 import io
+import platform
+import shutil
 import struct
 import tarfile
 from collections.abc import Iterator
@@ -102,7 +104,7 @@ async def test_an_image_is_unpacked_once_and_forgotten_on_request(tmp_path: Path
 def test_crun_runs_without_the_hybrid_mount_only_where_there_is_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(command.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(command, "hybrid_cgroups", lambda: False)
     plain = command.CrunCommand(tmp_path).argv("list")
     assert plain == ["/usr/bin/crun", "--root", str(tmp_path), "--cgroup-manager=cgroupfs", "list"]
@@ -115,15 +117,14 @@ def test_crun_runs_without_the_hybrid_mount_only_where_there_is_one(
 def test_without_crun_or_an_init_or_on_another_machine_it_says_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(command.shutil, "which", lambda name, path=None: None)
+    monkeypatch.setattr(shutil, "which", lambda name, path=None: None)
     with pytest.raises(EngineUnavailable, match="apt-get install crun"):
         command.CrunCommand(tmp_path).argv("list")
-    monkeypatch.setattr(spec.shutil, "which", lambda name, path=None: None)
     spec.init_binary.cache_clear()
     with pytest.raises(EngineUnavailable, match="docker-init"):
         spec.init_binary()
     spec.init_binary.cache_clear()
-    monkeypatch.setattr(spec.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     spec.seccomp.cache_clear()
     with pytest.raises(EngineUnavailable, match="SANDBOX_BACKEND=docker"):
         spec.seccomp()
