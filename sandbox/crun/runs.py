@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sandbox.backends import ImageFilesystems, SandboxConnection, SandboxSpec
 from sandbox.crun import spec as oci
+from sandbox.crun.bpf import CompiledSeccomp
 from sandbox.crun.command import CGROUP_ROOT, CrunCommand, hybrid_cgroups
 from sandbox.crun.rootfs import RootfsStore, rootfs_root
 from sandbox.errors import EngineUnavailable
@@ -47,6 +48,7 @@ class CrunRuns:
         home = state_dir / "crun" / name
         self._bundles = home / "bundles"
         self._crun = CrunCommand(home / "state")
+        self._seccomp = CompiledSeccomp(self._crun, home / "probes")
         self._cgroups = f"/{CGROUP_PARENT}/{name}"
         self._rootfs = RootfsStore(rootfs_root(state_dir), images)
         self._processes: dict[str, asyncio.subprocess.Process] = {}
@@ -56,7 +58,7 @@ class CrunRuns:
         rootfs = await self._rootfs.get(spec.image)
         sandbox_id = uuid.uuid4().hex
         bundle = self._bundles / sandbox_id
-        self._crun.state_root.mkdir(parents=True, exist_ok=True)
+        self._crun.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         config = oci.sandbox_config(
             rootfs=rootfs.path,
             command=supervisor_command(spec.family, rootfs.labels),
@@ -67,6 +69,7 @@ class CrunRuns:
             pids=spec.pids,
             cgroups_path=f"{self._cgroups}/{sandbox_id}",
         )
+        await self._seccomp.annotate(config)
         bundle.mkdir(parents=True, mode=0o700)
         (bundle / "config.json").write_text(json.dumps(config))
         try:
@@ -112,6 +115,8 @@ class CrunRuns:
             if status != 0 and self._crun.has_state(sandbox_id):
                 raise EngineUnavailable(f"crun could not delete a sandbox: {said[:300]}")
         shutil.rmtree(self._bundles / sandbox_id, ignore_errors=True)
+        if not self._processes:
+            self._remove_cgroups()
 
     def instance_sandboxes(self) -> list[str]:
         running = {i for i, p in self._processes.items() if p.returncode is None}
@@ -144,7 +149,10 @@ class CrunRuns:
         return described
 
     def close(self) -> None:
-        """Remove the instance's cgroup folders, empty once its sandboxes are gone."""
+        self._remove_cgroups()
+
+    def _remove_cgroups(self) -> None:
+        """The instance's cgroup folders, once its last sandbox is gone (else they stay)."""
         for hierarchy in CGROUP_ROOT.iterdir():
             with contextlib.suppress(OSError):
                 (hierarchy / self._cgroups.lstrip("/")).rmdir()
