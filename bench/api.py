@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ from pathlib import Path
 import httpx
 
 from bench import cgroups
+from bench.load import rate_of, runs_of
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -180,51 +180,6 @@ class Client:
         return rate_of(self.worker(body), concurrency, seconds)
 
 
-def runs_of(make_worker: Callable[[], Callable[[], None]], concurrency: int, runs: int) -> None:
-    """`runs` calls in all, from `concurrency` threads each calling its own worker."""
-    left = [runs]
-    lock = threading.Lock()
-
-    def loop() -> None:
-        work = make_worker()
-        while True:
-            with lock:
-                if left[0] == 0:
-                    return
-                left[0] -= 1
-            work()
-
-    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
-def rate_of(
-    make_worker: Callable[[], Callable[[], None]], concurrency: int, seconds: float
-) -> float:
-    """Runs a second: `concurrency` threads, each calling its own worker until time's up."""
-    done = [0]
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def loop() -> None:
-        work = make_worker()
-        while time.perf_counter() < deadline:
-            work()
-            with lock:
-                done[0] += 1
-
-    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return done[0] / (time.perf_counter() - started)
-
-
 def docker_run_once(image: str, language: str) -> Callable[[], None]:
     command = ["docker", "run", "--rm", "--network", "none", image, *ONE_OFF[language]]
 
@@ -302,7 +257,7 @@ def main() -> None:
     pools = f"pools {args.pool_size} growing to {args.pool_max}"
     print(f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; ", end="")
     print(f"{args.server}; {pools}; image {image}; {figures['runtime']}")
-    print(f"load average before: {figures['load']}\n")
+    print(f"load average (1 min) at the start: {figures['load_1min']:.1f}\n")
     print(f"| {'measure':<40} | {'Sandpit':<28} | {'docker run --rm':<16} |")
     print(f"|{'-' * 42}|{'-' * 30}|{'-' * 18}|")
     for label, ours_text, theirs_text in rows:
@@ -315,7 +270,8 @@ def measure(
     client: Client, base: str, image: str, args: argparse.Namespace, figures: dict[str, object]
 ) -> list[tuple[str, str, str]]:
     """Every row of the table, in one run; `figures` gets them as numbers."""
-    figures["load"] = os.getloadavg()
+    figures["load_1min"] = os.getloadavg()[0]
+    client.paced(5, 0.25)  # the first runs of an image may wait for it (crun unpacks it)
     idle = client.paced(args.runs, 0.25)
     plain = docker_run_latency(image, args.docker_runs)
     rows = [("idle, one at a time: p50 / p95", ms(idle), ms(plain))]
@@ -360,6 +316,9 @@ def cpu_per_run(
     client: Client, image: str, args: argparse.Namespace
 ) -> tuple[dict[str, float], dict[str, float]]:
     """ms of CPU per Python run, by part: Sandpit's, then plain `docker run --rm`'s."""
+    # The pool grown to what this load asks first, so that the window's starts are its
+    # runs' replacements and no more.
+    runs_of(client.worker(SEED), args.concurrency, 2 * args.concurrency)
     time.sleep(SETTLE_S)
     before = cgroups.CpuSnapshot.take(INSTANCE)
     runs_of(client.worker(SEED), args.concurrency, args.cpu_runs)

@@ -17,6 +17,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from sandbox.crun import process
 from sandbox.errors import EngineUnavailable
 
 CRUN = "crun"
@@ -81,20 +82,12 @@ class CrunCommand:
     async def run(self, *args: str, leaves_process: bool = False) -> tuple[int, str]:
         """One call; its exit status and what it said on stderr. A call that leaves a
         process holding its stdio (create) says nothing: its stderr would never end."""
-        process = await asyncio.create_subprocess_exec(
-            *self.argv(*args),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL if leaves_process else subprocess.PIPE,
-        )
         try:
             async with asyncio.timeout(CALL_TIMEOUT_S):
-                _, said = await process.communicate()
+                status, said = await process.run(self.argv(*args), quiet=leaves_process)
         except TimeoutError:
-            process.kill()
-            await process.wait()
             raise EngineUnavailable(f"crun {args[0]} took over {CALL_TIMEOUT_S} s") from None
-        return process.returncode or 0, (said or b"").decode(errors="replace").strip()
+        return status, said.decode(errors="replace").strip()
 
     def containers(self) -> list[str]:
         """The ids of the containers in this state folder, running or not; blocking."""

@@ -19,11 +19,11 @@ import json
 import logging
 import re
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
 from sandbox.backends import ImageFilesystems, SandboxConnection, SandboxSpec
+from sandbox.crun import process
 from sandbox.crun import spec as oci
 from sandbox.crun.bpf import CompiledSeccomp
 from sandbox.crun.command import CGROUP_ROOT, CrunCommand, hybrid_cgroups
@@ -51,7 +51,7 @@ class CrunRuns:
         self._seccomp = CompiledSeccomp(self._crun, home / "probes")
         self._cgroups = f"/{CGROUP_PARENT}/{name}"
         self._rootfs = RootfsStore(rootfs_root(state_dir), images)
-        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._processes: dict[str, process.Child] = {}
 
     async def start_sandbox(self, spec: SandboxSpec, egress_dir: Path) -> SandboxConnection:
         """Write the bundle and start `crun run`; its agent then loads."""
@@ -73,18 +73,12 @@ class CrunRuns:
         bundle.mkdir(parents=True, mode=0o700)
         (bundle / "config.json").write_text(json.dumps(config))
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self._crun.argv("run", "--bundle", str(bundle), sandbox_id),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
+            piped = await process.start(self._crun.argv("run", "--bundle", str(bundle), sandbox_id))
         except BaseException:
             shutil.rmtree(bundle, ignore_errors=True)
             raise
-        self._processes[sandbox_id] = process
-        assert process.stdin and process.stdout and process.stderr
-        return SandboxConnection(sandbox_id, process.stdout, process.stdin, process.stderr)
+        self._processes[sandbox_id] = piped.child
+        return SandboxConnection(sandbox_id, piped.stdout, piped.stdin, piped.stderr)
 
     async def set_memory(self, sandbox_id: str, memory_mib: int, family: Family) -> None:
         limit = str(memory_limit_mib(memory_mib, family) * 1024 * 1024)
@@ -96,19 +90,18 @@ class CrunRuns:
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
         """Kill and remove; a sandbox already gone is fine."""
-        process = self._processes.pop(sandbox_id, None)
-        if process is not None and process.returncode is None:
+        child = self._processes.pop(sandbox_id, None)
+        if child is not None and child.returncode is None:
             await self._crun.run("kill", sandbox_id, "KILL")
             try:
                 async with asyncio.timeout(KILL_WAIT_S):
-                    await process.wait()
+                    await child.wait()
             except TimeoutError:
                 # Not killed (it was still being made?): crun goes, and delete follows.
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
-        elif process is not None:
-            await process.wait()
+                child.kill()
+                await child.wait()
+        elif child is not None:
+            await child.wait()
         if self._crun.has_state(sandbox_id):
             # Its crun did not get to delete it: a leftover, or a crun that was killed.
             status, said = await self._crun.run("delete", "--force", sandbox_id)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.crun import command, rootfs, spec
+from sandbox.crun import command, process, rootfs, spec
 from sandbox.errors import EngineUnavailable
 from sandbox.protocol import AgentStream, Frame
 
@@ -129,3 +129,22 @@ def test_without_crun_or_an_init_or_on_another_machine_it_says_what_to_do(
     with pytest.raises(EngineUnavailable, match="SANDBOX_BACKEND=docker"):
         spec.seccomp()
     spec.seccomp.cache_clear()
+
+
+async def test_a_child_is_started_with_its_stdio_as_streams_and_its_end_seen() -> None:
+    piped = await process.start(["sh", "-c", "cat; echo said >&2; exit 3"])
+    piped.stdin.write(b"frames")
+    await piped.stdin.drain()
+    piped.stdin.close()
+    assert await piped.stdout.read() == b"frames"
+    assert await piped.stderr.read() == b"said\n"
+    assert await piped.child.wait() == 3
+    assert piped.child.returncode == 3
+
+
+async def test_a_call_runs_to_its_end_and_says_what_it_said() -> None:
+    assert await process.run(["sh", "-c", "echo no such container >&2; exit 1"]) == (
+        1,
+        b"no such container\n",
+    )
+    assert await process.run(["sh", "-c", "echo unread >&2"], quiet=True) == (0, b"")
