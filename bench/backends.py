@@ -32,16 +32,24 @@ MODES = {
     "crun": {"SANDBOX_BACKEND": "crun"},
 }
 Figures = dict[str, object]
+TRIES = 2
+# Each mode's figures so far, kept after every round: --resume goes on from them.
+PROGRESS = REPO / ".sandpit" / "bench-backends.json"
 # A function of one mode's rounds, giving its cell's text.
 CellFn = Callable[[list[Figures]], str]
 
 
 def one_round(mode: str, api_args: list[str], out: Path) -> Figures:
+    """One bench/api.py run, tried twice: a loaded machine fails one now and then."""
     env = {**os.environ, **MODES[mode]}
     command = [sys.executable, "-m", "bench.api", "--private-docker", "--json", str(out)]
-    subprocess.run([*command, *api_args], env=env, cwd=REPO, check=True)
-    figures: Figures = json.loads(out.read_text())
-    return figures
+    for attempt in range(TRIES):
+        done = subprocess.run([*command, *api_args], env=env, cwd=REPO)
+        if done.returncode == 0:
+            figures: Figures = json.loads(out.read_text())
+            return figures
+        print(f"{mode} failed (attempt {attempt + 1} of {TRIES})", flush=True)
+    raise SystemExit(f"{mode} failed {TRIES} times")
 
 
 def number(figures: Figures, *path: str) -> float:
@@ -106,18 +114,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--resume", action="store_true", help="keep the rounds done before")
     parser.add_argument("api_args", nargs="*", help="more of bench/api.py's options")
     args = parser.parse_args()
     api_args = ["--seconds", str(args.seconds), *args.api_args]
     results: dict[str, list[Figures]] = {mode: [] for mode in MODES}
+    if args.resume and PROGRESS.exists():
+        results.update(json.loads(PROGRESS.read_text()))
     order = list(MODES)
     with tempfile.TemporaryDirectory(prefix="sandpit-bench-") as folder:
         for index in range(args.rounds):
             for mode in order[index % len(order) :] + order[: index % len(order)]:
+                if len(results[mode]) > index:
+                    continue
                 print(f"round {index + 1}, {mode}", flush=True)
                 out = Path(folder) / f"{mode}-{index}.json"
                 results[mode].append(one_round(mode, api_args, out))
-                (REPO / ".sandpit" / "bench-backends.json").write_text(json.dumps(results))
+                PROGRESS.write_text(json.dumps(results))
     print("\n".join(table(results)))
 
 

@@ -1,4 +1,8 @@
-"""Load shapes for the benches: runs from some threads at once, for a time or a number."""
+"""Load shapes for the benches: runs from some threads at once, for a time or a number.
+
+A worker that fails stops the whole measure with its error once every thread is done:
+a figure made by fewer threads than it says is worse than none.
+"""
 
 import threading
 import time
@@ -22,11 +26,7 @@ def runs_of(make_worker: MakeWorker, concurrency: int, runs: int) -> None:
                 left[0] -= 1
             work()
 
-    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_threads(loop, concurrency)
 
 
 def rate_of(make_worker: MakeWorker, concurrency: int, seconds: float) -> float:
@@ -42,10 +42,24 @@ def rate_of(make_worker: MakeWorker, concurrency: int, seconds: float) -> float:
             with lock:
                 done[0] += 1
 
-    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
     started = time.perf_counter()
+    _in_threads(loop, concurrency)
+    return done[0] / (time.perf_counter() - started)
+
+
+def _in_threads(loop: Callable[[], None], concurrency: int) -> None:
+    failures: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            loop()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return done[0] / (time.perf_counter() - started)
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {concurrency} threads failed") from failures[0]

@@ -2,17 +2,24 @@
 
 uvloop (uvicorn's loop when it is installed) starts a child with fork(), which copies
 the server's page tables: 10 ms of CPU a start for a 300 MiB server here, against half
-a millisecond for subprocess.Popen, which uses vfork. So children are started by Popen,
-their pipes handed to the event loop as streams, and their exit watched through a
-pidfd (Linux 5.3): no thread, no SIGCHLD handler, the same under either loop.
+a millisecond for subprocess.Popen, which uses vfork. So children are started by Popen
+and their exit watched through a pidfd (Linux 5.3): no thread, no SIGCHLD handler, the
+same under either loop.
+
+A sandbox's stdio are Unix sockets, not pipes: stdin and stdout one socket, as Docker's
+attach stream is, and stderr another. The event loops disagree on who closes a pipe
+handed to them (asyncio calls the pipe object's close(); uvloop closes the descriptor
+itself, and for a write pipe calls close() as well), and a descriptor closed twice may
+close whatever the server opened under its number in between; a socket's transport is
+the socket's one owner under both.
 """
 
 import asyncio
 import contextlib
 import os
+import socket
 import subprocess
 from dataclasses import dataclass, field
-from typing import IO
 
 
 @dataclass
@@ -59,35 +66,39 @@ class Piped:
     stdin: asyncio.StreamWriter
     stdout: asyncio.StreamReader
     stderr: asyncio.StreamReader
+    # stderr's transport, closed by close(); stdin's closes stdout too.
+    _stderr_end: asyncio.StreamWriter
+
+    def close(self) -> None:
+        self.stdin.close()
+        self._stderr_end.close()
 
 
 async def start(argv: list[str]) -> Piped:
     """Start a child with its stdio as streams of the event loop."""
-    pipes = subprocess.PIPE
-    # Popen returns once the child has called exec (vfork): a fraction of a millisecond
-    # on the loop, the point of this module (its docstring).
-    popen = subprocess.Popen(argv, stdin=pipes, stdout=pipes, stderr=pipes)  # noqa: ASYNC220
-    assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
+    ours, theirs = socket.socketpair()
+    ours_err, theirs_err = socket.socketpair()
     try:
-        loop = asyncio.get_running_loop()
-        stdout = await _reader(loop, popen.stdout)
-        stderr = await _reader(loop, popen.stderr)
-        # A writer's protocol needs flow control only; this one's reader is never read.
-        transport, protocol = await loop.connect_write_pipe(
-            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), popen.stdin
+        # Popen returns once the child has called exec (vfork): a fraction of a
+        # millisecond on the loop, the point of this module (its docstring).
+        popen = subprocess.Popen(  # noqa: ASYNC220
+            argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=theirs_err.fileno()
         )
-        stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-        return Piped(Child(popen), stdin, stdout, stderr)
+    except BaseException:
+        ours.close()
+        ours_err.close()
+        raise
+    finally:
+        theirs.close()
+        theirs_err.close()
+    try:
+        stdout, stdin = await asyncio.open_connection(sock=ours)
+        stderr, stderr_end = await asyncio.open_connection(sock=ours_err)
     except BaseException:
         popen.kill()
         popen.wait()
         raise
-
-
-async def _reader(loop: asyncio.AbstractEventLoop, pipe: IO[bytes]) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-    return reader
+    return Piped(Child(popen), stdin, stdout, stderr, stderr_end)
 
 
 async def run(argv: list[str], *, quiet: bool = False) -> tuple[int, bytes]:

@@ -3,7 +3,10 @@
 An image is exported as a container of it sees it (`ImageFilesystems.export_filesystem`),
 unpacked with its owners and modes into a folder keyed by its tag and id, and kept:
 every sandbox of it mounts that folder read-only as its root, so a start copies nothing.
-An image rebuilt under the same tag has another id, and so another folder.
+An image rebuilt under the same tag has another id, and so another folder. A process
+that may start sandboxes of an image holds a shared lock on it; an image that goes away
+(a runtime deleted) is removed by the last process to let go of it, never from under
+another server's sandboxes (a cluster's nodes on one machine).
 
 The folders live in /var/lib/sandpit-rootfs where the server may write there: a
 sandbox's /proc/self/mountinfo shows its root's host path, which must tell nothing of
@@ -26,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from sandbox.backends import ImageFilesystems
 from sandbox.errors import EngineUnavailable
@@ -42,6 +46,9 @@ MOUNT_FILES = ("sbin/docker-init", SYSTEM_CA_BUNDLE.lstrip("/"))
 MOUNT_FOLDERS = ("proc", "sys", "dev", "tmp", WORK_DIR.lstrip("/"), EGRESS_MOUNT.lstrip("/"))
 MAX_SYMLINK_HOPS = 40
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+# In a tag's folder: one unpacker at a time; and its users (shared) against its remover.
+UNPACK_LOCK = ".unpack.lock"
+USERS_LOCK = ".users.lock"
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class RootfsStore:
         self.root = root
         self._images = images
         self._known: dict[str, Rootfs] = {}
+        # The shared locks this process holds on the images it may start sandboxes of.
+        self._in_use: dict[str, IO[str]] = {}
         self._lock = threading.Lock()
 
     async def get(self, tag: str) -> Rootfs:
@@ -82,19 +91,46 @@ class RootfsStore:
         return found
 
     def forget(self, tag: str) -> None:
-        """Remove the image's unpacked roots (no sandbox may use them any more)."""
+        """This process starts no more sandboxes of the image: its unpacked roots go,
+        unless another process still may (then the last to let go removes them)."""
         self._known.pop(tag, None)
-        shutil.rmtree(self.root / tag_folder_name(tag), ignore_errors=True)
+        held = self._in_use.pop(tag, None)
+        if held is not None:
+            held.close()
+        folder = self.root / tag_folder_name(tag)
+        if not folder.is_dir():
+            return
+        with (folder / USERS_LOCK).open("a") as users:
+            try:
+                fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("the unpacked %s stays: another server may start sandboxes of it", tag)
+                return
+            for unpacked in folder.iterdir():
+                if unpacked.is_dir():
+                    shutil.rmtree(unpacked, ignore_errors=True)
 
     def _ensure(self, tag: str) -> Rootfs:
         image_id, labels = self._images.describe_image(tag)
         folder = self.root / tag_folder_name(tag)
         rootfs = folder / image_id.removeprefix("sha256:")[:16] / "rootfs"
-        with self._lock, _locked(folder):
-            if not rootfs.is_dir():
-                started = time.monotonic()
-                self._unpack(tag, rootfs)
-                log.info("unpacked %s for crun in %.1f s", tag, time.monotonic() - started)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o711)
+        # Taken before the root is looked for: no remover can take it away after.
+        users = (folder / USERS_LOCK).open("a")
+        try:
+            fcntl.flock(users, fcntl.LOCK_SH)
+            with self._lock, _locked(folder / UNPACK_LOCK):
+                if not rootfs.is_dir():
+                    started = time.monotonic()
+                    self._unpack(tag, rootfs)
+                    log.info("unpacked %s for crun in %.1f s", tag, time.monotonic() - started)
+        except BaseException:
+            users.close()
+            raise
+        held = self._in_use.pop(tag, None)
+        if held is not None:
+            held.close()
+        self._in_use[tag] = users
         return Rootfs(rootfs, labels)
 
     def _unpack(self, tag: str, rootfs: Path) -> None:
@@ -178,9 +214,8 @@ def inside(root: Path, relative: str) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def _locked(path: Path) -> Iterator[None]:
     """One unpacker of an image at a time, across this machine's processes."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o711)
-    with (folder / ".lock").open("a") as lock:
+    with path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield

@@ -51,7 +51,7 @@ class CrunRuns:
         self._seccomp = CompiledSeccomp(self._crun, home / "probes")
         self._cgroups = f"/{CGROUP_PARENT}/{name}"
         self._rootfs = RootfsStore(rootfs_root(state_dir), images)
-        self._processes: dict[str, process.Child] = {}
+        self._processes: dict[str, process.Piped] = {}
 
     async def start_sandbox(self, spec: SandboxSpec, egress_dir: Path) -> SandboxConnection:
         """Write the bundle and start `crun run`; its agent then loads."""
@@ -77,7 +77,7 @@ class CrunRuns:
         except BaseException:
             shutil.rmtree(bundle, ignore_errors=True)
             raise
-        self._processes[sandbox_id] = piped.child
+        self._processes[sandbox_id] = piped
         return SandboxConnection(sandbox_id, piped.stdout, piped.stdin, piped.stderr)
 
     async def set_memory(self, sandbox_id: str, memory_mib: int, family: Family) -> None:
@@ -90,7 +90,8 @@ class CrunRuns:
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
         """Kill and remove; a sandbox already gone is fine."""
-        child = self._processes.pop(sandbox_id, None)
+        piped = self._processes.pop(sandbox_id, None)
+        child = piped.child if piped is not None else None
         if child is not None and child.returncode is None:
             await self._crun.run("kill", sandbox_id, "KILL")
             try:
@@ -102,6 +103,8 @@ class CrunRuns:
                 await child.wait()
         elif child is not None:
             await child.wait()
+        if piped is not None:
+            piped.close()
         if self._crun.has_state(sandbox_id):
             # Its crun did not get to delete it: a leftover, or a crun that was killed.
             status, said = await self._crun.run("delete", "--force", sandbox_id)
@@ -112,7 +115,7 @@ class CrunRuns:
             self._remove_cgroups()
 
     def instance_sandboxes(self) -> list[str]:
-        running = {i for i, p in self._processes.items() if p.returncode is None}
+        running = {i for i, p in self._processes.items() if p.child.returncode is None}
         return sorted(running.union(self._crun.containers()))
 
     async def remove_leftovers(self) -> int:

@@ -2,8 +2,10 @@
 
 import asyncio
 import io
+import os
 import platform
 import shutil
+import socket
 import struct
 import tarfile
 from collections.abc import Iterator
@@ -88,17 +90,24 @@ class FakeImages:
         yield data.getvalue()
 
 
-async def test_an_image_is_unpacked_once_and_forgotten_on_request(tmp_path: Path) -> None:
+async def test_an_image_is_unpacked_once_and_removed_by_the_last_to_let_go(
+    tmp_path: Path,
+) -> None:
+    # Two stores hold their locks as two servers on one machine would (flock is per
+    # open file, not per process).
     images = FakeImages()
-    store = rootfs.RootfsStore(tmp_path, images)
-    first = await store.get("sandpit-rev:abc")
-    again = await rootfs.RootfsStore(tmp_path, images).get("sandpit-rev:abc")
+    ours, theirs = rootfs.RootfsStore(tmp_path, images), rootfs.RootfsStore(tmp_path, images)
+    first = await ours.get("sandpit-rev:abc")
+    again = await theirs.get("sandpit-rev:abc")
     assert first == again and images.exports == 1
     assert (first.path / "usr" / "bin" / "python3").read_bytes() == b"#!"
     assert first.labels == {"label": "sandpit-rev:abc"}
     assert first.path.stat().st_mode & 0o777 == 0o755
-    store.forget("sandpit-rev:abc")
+    ours.forget("sandpit-rev:abc")
+    assert first.path.is_dir(), "removed from under another server's sandboxes"
+    theirs.forget("sandpit-rev:abc")
     assert not first.path.exists()
+    assert (await ours.get("sandpit-rev:abc")).path.is_dir() and images.exports == 2
 
 
 def test_crun_runs_without_the_hybrid_mount_only_where_there_is_one(
@@ -135,11 +144,12 @@ async def test_a_child_is_started_with_its_stdio_as_streams_and_its_end_seen() -
     piped = await process.start(["sh", "-c", "cat; echo said >&2; exit 3"])
     piped.stdin.write(b"frames")
     await piped.stdin.drain()
-    piped.stdin.close()
+    piped.stdin.write_eof()
     assert await piped.stdout.read() == b"frames"
     assert await piped.stderr.read() == b"said\n"
     assert await piped.child.wait() == 3
     assert piped.child.returncode == 3
+    piped.close()
 
 
 async def test_a_call_runs_to_its_end_and_says_what_it_said() -> None:
@@ -148,3 +158,36 @@ async def test_a_call_runs_to_its_end_and_says_what_it_said() -> None:
         b"no such container\n",
     )
     assert await process.run(["sh", "-c", "echo unread >&2"], quiet=True) == (0, b"")
+
+
+def test_under_uvloop_children_leave_no_descriptor_behind_nor_close_anothers() -> None:
+    # uvicorn's loop: a pipe handed to it was closed twice, once by uvloop and once by
+    # its file object, closing whatever the server had opened under that number since.
+    import uvloop
+
+    async def one_child() -> None:
+        piped = await process.start(["sh", "-c", "read line; echo $line; echo e >&2"])
+        piped.stdin.write(b"hi\n")
+        assert await piped.stdout.readline() == b"hi\n"
+        assert await piped.stderr.readline() == b"e\n"
+        assert await piped.child.wait() == 0
+        piped.close()
+
+    async def scenario() -> None:
+        await one_child()  # what the loop opens once, on first need
+        await asyncio.sleep(0.1)
+        before = set(os.listdir("/proc/self/fd"))
+        bystanders = [socket.socketpair() for _ in range(8)]
+        for _ in range(20):
+            await one_child()
+            bystanders.append(socket.socketpair())  # numbers freed by the child, reused
+        await asyncio.sleep(0.1)
+        for left, right in bystanders:
+            left.sendall(b"x")
+            assert right.recv(1) == b"x"
+            left.close()
+            right.close()
+        extra = set(os.listdir("/proc/self/fd")) - before
+        assert not extra, [os.readlink(f"/proc/self/fd/{fd}") for fd in extra]
+
+    uvloop.run(scenario())
