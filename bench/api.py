@@ -1,7 +1,8 @@
 """Benchmark: Sandpit over HTTP as a newcomer runs it, beside `docker run --rm`; one table.
 
-    .venv/bin/python bench/api.py [--runs 100] [--seconds 30] [--concurrency 8]
+    .venv/bin/python -m bench.api [--runs 100] [--seconds 30] [--concurrency 8]
         [--pool-size 2] [--pool-max 8] [--server uvicorn|daphne]
+        [--private-docker] [--cpu-runs 120] [--json FILE]
 
 Starts Sandpit under the chosen ASGI server on a free loopback port with `make run`'s
 settings (SQLite, pools of 2 growing to 8) and a database of its own, then, all in one
@@ -13,7 +14,15 @@ run, with httpx:
   container takes to start);
 - runs a second at `--concurrency` clients for `--seconds`, Python and JavaScript;
 - plain `docker run --rm --network none` of the same image running the same function,
-  at the same concurrency, for each language.
+  at the same concurrency, for each language;
+- with `--private-docker` (root, cgroup v1): the machine's CPU per run, Sandpit's (the
+  server, Docker's daemons, shims and runtime, the sandboxes) over `--cpu-runs` Python
+  runs at `--concurrency`, and `docker run --rm`'s (the CLI too) over a third as many,
+  all on a Docker engine of the bench's own (bench/cgroups.py), so that other work on
+  the machine's engine is not counted.
+
+The backend and runtime are the environment's (SANDBOX_BACKEND, SANDBOX_DOCKER_RUNTIME),
+as for `make run`; bench/backends.py runs this for each in turn.
 
 `--pool-max` equal to `--pool-size` turns off the pools' growth with demand. daphne must
 be installed for `--server daphne` (`pip install daphne`); it is not a dependency.
@@ -21,6 +30,7 @@ Run it on a quiet machine; the README keeps the latest figures.
 """
 
 import argparse
+import json
 import os
 import platform
 import socket
@@ -28,13 +38,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+
+from bench import cgroups
+from bench.load import rate_of, runs_of
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -65,6 +77,9 @@ ONE_OFF = {
     ],
 }
 BURST = 16
+INSTANCE = "sandpit-bench-api"
+# Removals of finished containers wait for a quiet second (sandbox/limits.py).
+SETTLE_S = 3
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -107,13 +122,15 @@ def free_port() -> int:
 
 
 def start_server(kind: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The server, its log in its state folder (server.log)."""
     if kind == "uvicorn":
         command = [str(BIN / "uvicorn"), "playground.asgi:application", "--port", str(port)]
         command += ["--host", "127.0.0.1", "--lifespan", "on", "--log-level", "warning"]
     else:
         command = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
         command += ["playground.asgi:application"]
-    return subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+    with (Path(env["SANDPIT_STATE_DIR"]) / "server.log").open("ab") as log:
+        return subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
 
 
 class Client:
@@ -148,7 +165,9 @@ class Client:
         with ThreadPoolExecutor(size) as pool:
             return list(pool.map(one, range(size)))
 
-    def rate(self, body: dict[str, object], concurrency: int, seconds: float) -> float:
+    def worker(self, body: dict[str, object]) -> Callable[[], Callable[[], None]]:
+        """What makes one thread's worker: a session of its own, one run a call."""
+
         def make_worker() -> Callable[[], None]:
             http = self.session()
 
@@ -157,31 +176,10 @@ class Client:
 
             return once
 
-        return rate_of(make_worker, concurrency, seconds)
+        return make_worker
 
-
-def rate_of(
-    make_worker: Callable[[], Callable[[], None]], concurrency: int, seconds: float
-) -> float:
-    """Runs a second: `concurrency` threads, each calling its own worker until time's up."""
-    done = [0]
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def loop() -> None:
-        work = make_worker()
-        while time.perf_counter() < deadline:
-            work()
-            with lock:
-                done[0] += 1
-
-    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return done[0] / (time.perf_counter() - started)
+    def rate(self, body: dict[str, object], concurrency: int, seconds: float) -> float:
+        return rate_of(self.worker(body), concurrency, seconds)
 
 
 def docker_run_once(image: str, language: str) -> Callable[[], None]:
@@ -218,55 +216,123 @@ def main() -> None:
     # make run's defaults: pools of 2 that grow with demand up to 8.
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--pool-max", type=int, default=8)
+    parser.add_argument("--private-docker", action="store_true")
+    parser.add_argument("--cpu-runs", type=int, default=120)
+    parser.add_argument("--json", type=Path, help="also write the figures here, as JSON")
     args = parser.parse_args()
 
     env = {
         **os.environ,
         "SANDPIT_STATE_DIR": tempfile.mkdtemp(prefix="sandpit-bench-"),
-        "SANDBOX_INSTANCE": "sandpit-bench-api",
+        "SANDBOX_INSTANCE": INSTANCE,
         "SANDBOX_POOL_SIZE": str(args.pool_size),
         "SANDBOX_POOL_MAX": str(args.pool_max),
+        # The bench's one key sends faster than a tenant may (600 a minute).
+        "SANDPIT_API_RUNS_PER_MINUTE": str(10**6),
     }
     key, image = prepare(env)
+    docker = None
+    if args.private_docker:
+        if not cgroups.available():
+            raise SystemExit("--private-docker needs root and cgroup v1's cpuacct")
+        docker = cgroups.PrivateDocker(REPO / ".sandpit" / "bench-docker")
     port = free_port()
-    server = start_server(args.server, port, env)
     base = f"http://127.0.0.1:{port}"
-    client = Client(base, key)
-    rows: list[tuple[str, str, str]] = []
+    figures: dict[str, object] = {}
+    server = None
     try:
+        if docker is not None:
+            host = docker.start()
+            docker.load(image)
+            os.environ["DOCKER_HOST"] = env["DOCKER_HOST"] = host
+        server = start_server(args.server, port, env)
+        if docker is not None:
+            cgroups.move(server.pid, cgroups.SERVER)
         wait_until_up(base)
-        idle = client.paced(args.runs, 0.25)
-        plain = docker_run_latency(image, args.docker_runs)
-        rows.append(("idle, one at a time: p50 / p95", ms(idle), ms(plain)))
-        rows.append(("back to back, no pause: p50 / p95", ms(client.paced(args.runs, 0)), ""))
-        rows.append(("one client, 50 ms apart: p50 / p95", ms(client.paced(args.runs, 0.05)), ""))
-        time.sleep(35)  # the pools shrink back to their floor after a quiet spell
-        starts_before = start_buckets(base)
-        burst = client.burst(BURST)
-        slowest_start = slowest_bucket(starts_before, start_buckets(base))
-        rows.append(
-            (
-                f"a burst of {BURST} at once: slowest answer",
-                f"{max(burst):.0f} ms (starts <= {slowest_start})",
-                "",
-            )
-        )
-        for language, body in (("Python", SEED), ("JavaScript", SEED_JS)):
-            ours = client.rate(body, args.concurrency, args.seconds)
-            theirs = docker_run_rate(image, language.lower(), args.concurrency, args.seconds / 2)
-            label = f"{language} runs/s at concurrency {args.concurrency}"
-            rows.append((label, f"{ours:.1f} ({ours / theirs:.2f}x)", f"{theirs:.1f}"))
+        figures["runtime"] = httpx.get(f"{base}/readyz").json().get("runtime")
+        rows = measure(Client(base, key), base, image, args, figures)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if docker is not None:
+            docker.stop()
 
     pools = f"pools {args.pool_size} growing to {args.pool_max}"
     print(f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; ", end="")
-    print(f"{args.server}; {pools}; image {image}\n")
+    print(f"{args.server}; {pools}; image {image}; {figures['runtime']}")
+    print(f"load average (1 min) at the start: {figures['load_1min']:.1f}\n")
     print(f"| {'measure':<40} | {'Sandpit':<28} | {'docker run --rm':<16} |")
     print(f"|{'-' * 42}|{'-' * 30}|{'-' * 18}|")
     for label, ours_text, theirs_text in rows:
         print(f"| {label:<40} | {ours_text:<28} | {theirs_text:<16} |")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+
+
+def measure(
+    client: Client, base: str, image: str, args: argparse.Namespace, figures: dict[str, object]
+) -> list[tuple[str, str, str]]:
+    """Every row of the table, in one run; `figures` gets them as numbers."""
+    figures["load_1min"] = os.getloadavg()[0]
+    client.paced(5, 0.25)  # the first runs of an image may wait for it (crun unpacks it)
+    idle = client.paced(args.runs, 0.25)
+    plain = docker_run_latency(image, args.docker_runs)
+    rows = [("idle, one at a time: p50 / p95", ms(idle), ms(plain))]
+    back_to_back = client.paced(args.runs, 0)
+    rows.append(("back to back, no pause: p50 / p95", ms(back_to_back), ""))
+    paced = client.paced(args.runs, 0.05)
+    rows.append(("one client, 50 ms apart: p50 / p95", ms(paced), ""))
+    figures.update(
+        idle_p50=statistics.median(idle),
+        docker_run_p50=statistics.median(plain),
+        back_to_back_p50=statistics.median(back_to_back),
+        paced_50ms_p50=statistics.median(paced),
+    )
+    time.sleep(35)  # the pools shrink back to their floor after a quiet spell
+    starts_before = start_buckets(base)
+    burst = client.burst(BURST)
+    slowest_start = slowest_bucket(starts_before, start_buckets(base))
+    rows.append(
+        (
+            f"a burst of {BURST} at once: slowest answer",
+            f"{max(burst):.0f} ms (starts <= {slowest_start})",
+            "",
+        )
+    )
+    for language, body in (("Python", SEED), ("JavaScript", SEED_JS)):
+        ours = client.rate(body, args.concurrency, args.seconds)
+        theirs = docker_run_rate(image, language.lower(), args.concurrency, args.seconds / 2)
+        label = f"{language} runs/s at concurrency {args.concurrency}"
+        rows.append((label, f"{ours:.1f} ({ours / theirs:.2f}x)", f"{theirs:.1f}"))
+        figures[f"{language.lower()}_rate"], figures[f"{language.lower()}_docker_rate"] = (
+            ours,
+            theirs,
+        )
+    if args.private_docker:
+        ours_cpu, theirs_cpu = cpu_per_run(client, image, args)
+        figures.update(cpu=ours_cpu, docker_run_cpu=theirs_cpu)
+        rows.append(("machine CPU per run, ms", cgroups.text(ours_cpu), cgroups.text(theirs_cpu)))
+    return rows
+
+
+def cpu_per_run(
+    client: Client, image: str, args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, float]]:
+    """ms of CPU per Python run, by part: Sandpit's, then plain `docker run --rm`'s."""
+    # The pool grown to what this load asks first, so that the window's starts are its
+    # runs' replacements and no more.
+    runs_of(client.worker(SEED), args.concurrency, 2 * args.concurrency)
+    time.sleep(SETTLE_S)
+    before = cgroups.CpuSnapshot.take(INSTANCE)
+    runs_of(client.worker(SEED), args.concurrency, args.cpu_runs)
+    time.sleep(SETTLE_S)  # its containers removed and the pool refilled: a run's whole cost
+    ours = cgroups.CpuSnapshot.take(INSTANCE).since(before, args.cpu_runs)
+    docker_runs = max(1, args.cpu_runs // 3)
+    before = cgroups.CpuSnapshot.take(INSTANCE)
+    runs_of(lambda: docker_run_once(image, "python"), args.concurrency, docker_runs)
+    time.sleep(SETTLE_S)
+    return ours, cgroups.CpuSnapshot.take(INSTANCE).since(before, docker_runs)
 
 
 def start_buckets(base: str) -> dict[str, float]:

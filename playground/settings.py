@@ -5,7 +5,15 @@ import ipaddress
 import secrets
 from pathlib import Path
 
-from playground.env import database_from_url, envbool, envfloat, envint, envjson, envstr
+from playground.env import (
+    database_from_url,
+    envbool,
+    envchoice,
+    envfloat,
+    envint,
+    envjson,
+    envstr,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(envstr("SANDPIT_STATE_DIR", str(BASE_DIR / ".sandpit")))
@@ -180,6 +188,10 @@ SANDBOX_PIDS_PER_RUN = envint("SANDBOX_PIDS_PER_RUN", 128, minimum=8)
 # a name ("crun", "runc", "runsc" for gVisor) must be declared by the engine.
 SANDBOX_DOCKER_RUNTIME = envstr("SANDBOX_DOCKER_RUNTIME", "auto")
 SANDBOX_DOCKER_TIMEOUT_S = envint("SANDBOX_DOCKER_TIMEOUT_S", 30, minimum=1)
+# What starts run sandboxes: "docker" (with the runtime above), or "crun" driven directly,
+# without dockerd, containerd and a shim per sandbox, with the same hardening
+# (sandbox/crun/); images and runtime builds stay Docker's either way.
+SANDBOX_BACKEND = envchoice("SANDBOX_BACKEND", "docker", ("docker", "crun"))
 SANDBOX_DEBIAN_MIRROR = envstr("SANDBOX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SANDBOX_STATE_DIR = STATE_DIR / "sandbox"
 # What a run may give back besides its output (sandbox/limits.py says why these): display()

@@ -2,10 +2,12 @@
 
 The engine (engine.py, pool.py) needs `RunSandboxes`; runtime builds (builds/) need
 `BuildSandboxes`, which includes the `ImageStore` that the base image (images.py) needs
-alone. Docker implements them in sandbox/docker/; the fast tests implement them in
-tests/fake_runs.py and tests/fake_builds.py. A second backend (Kubernetes: runner pods
-from a warm pool, build steps as Jobs, a cluster registry) is one more implementation:
-so these speak of sandboxes, steps and images, never of one backend's own words.
+alone. Docker implements them in sandbox/docker/; crun, driven without Docker, runs
+sandboxes (sandbox/crun/) from Docker's images (`ImageFilesystems`); the fast tests
+implement them in tests/fake_runs.py and tests/fake_builds.py. Another backend
+(Kubernetes: runner pods from a warm pool, build steps as Jobs, a cluster registry) is
+one more implementation: so these speak of sandboxes, steps and images, never of one
+backend's own words. SANDBOX_BACKEND picks the runs' backend (`run_sandboxes`).
 """
 
 import asyncio
@@ -34,13 +36,15 @@ class SandboxSpec:
 class SandboxConnection:
     """A started sandbox: its agent's stdin to write the job to, its output to read.
 
-    The output is Docker's attach stream today (8-byte chunk headers around the agent's
-    stdout and stderr, read by protocol.AgentStream); another backend frames it the same.
+    With `stderr` None, `reader` is Docker's attach stream (8-byte chunk headers around
+    the agent's stdout and stderr); else `reader` is the agent's stdout as it wrote it,
+    and `stderr` its stderr (protocol.AgentStream reads either).
     """
 
     sandbox_id: str
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    stderr: asyncio.StreamReader | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,11 @@ class RunSandboxes(Protocol):
         """Remove what an earlier server of this instance left running; how many."""
         ...
 
+    async def release_image(self, image: str) -> None:
+        """An image's sandboxes are all gone and it is going away: forget what was kept
+        of it (an unpacked root, say)."""
+        ...
+
     def instance_sandboxes(self) -> list[str]:
         """The ids of every sandbox of this instance there is now, run or build step."""
         ...
@@ -107,6 +116,18 @@ class RunSandboxes(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ImageFilesystems(Protocol):
+    """What a backend that runs images without Docker takes from Docker's images."""
+
+    def describe_image(self, tag: str) -> tuple[str, dict[str, str]]:
+        """The image's id and its labels; EngineUnavailable when there is no such image."""
+        ...
+
+    def export_filesystem(self, tag: str) -> Iterator[bytes]:
+        """The image's root as a sandbox of it sees it, as a tar stream."""
+        ...
 
 
 class ImageStore(Protocol):
@@ -159,3 +180,30 @@ class BuildSandboxes(ImageStore, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# SANDBOX_BACKEND: what starts run sandboxes. Docker (with SANDBOX_DOCKER_RUNTIME's OCI
+# runtime), or crun driven directly, without dockerd, containerd and a shim per sandbox
+# (about 120 ms of CPU a run here: docs/benchmarks.md). Builds and images stay Docker's.
+DOCKER = "docker"
+CRUN = "crun"
+RUN_BACKENDS = (DOCKER, CRUN)
+
+
+def run_sandboxes(
+    backend: str, *, instance: str, state_dir: Path, docker_runtime: str, docker_timeout_s: int
+) -> RunSandboxes:
+    """The runs' backend that SANDBOX_BACKEND names, for one instance of Sandpit."""
+    from sandbox.docker.connection import DockerConnection
+
+    docker = DockerConnection(instance=instance, timeout_s=docker_timeout_s, runtime=docker_runtime)
+    if backend == DOCKER:
+        from sandbox.docker.runs import DockerRuns
+
+        return DockerRuns(docker)
+    if backend == CRUN:
+        from sandbox.crun.runs import CrunRuns
+        from sandbox.docker.images import DockerImages
+
+        return CrunRuns(instance=instance, state_dir=state_dir, images=DockerImages(docker))
+    raise ValueError(f"SANDBOX_BACKEND is one of {', '.join(RUN_BACKENDS)}, not {backend!r}")

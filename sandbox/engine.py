@@ -19,9 +19,7 @@ from django.conf import settings
 from sandbox import images, limits, metrics
 from sandbox.admission import FairAdmission
 from sandbox.artifacts import ARTIFACT_FRAMES, Artifacts
-from sandbox.backends import RunSandboxes, SandboxSpec
-from sandbox.docker.connection import DockerConnection
-from sandbox.docker.runs import DockerRuns
+from sandbox.backends import DOCKER, RunSandboxes, SandboxSpec, run_sandboxes
 from sandbox.egress.policy import parse_rules
 from sandbox.egress.runs import EgressSettings, RunEgress
 from sandbox.errors import EngineBusy, EngineUnavailable
@@ -72,6 +70,8 @@ class EngineConfig:
     session_frozen_s: int = 120
     egress: EgressSettings = field(default_factory=EgressSettings)
     output_caps: OutputCaps = field(default_factory=OutputCaps)
+    # What starts the sandboxes: Docker, or crun directly (sandbox/backends.py).
+    backend: str = DOCKER
 
     @classmethod
     def from_settings(cls) -> "EngineConfig":
@@ -88,6 +88,7 @@ class EngineConfig:
             pids_per_run=settings.SANDBOX_PIDS_PER_RUN,
             docker_runtime=settings.SANDBOX_DOCKER_RUNTIME,
             docker_timeout_s=settings.SANDBOX_DOCKER_TIMEOUT_S,
+            backend=settings.SANDBOX_BACKEND,
             runtime_pool_size=settings.SANDBOX_RUNTIME_POOL_SIZE,
             pool_max=max(settings.SANDBOX_POOL_MAX, settings.SANDBOX_POOL_SIZE),
             runtime_pool_max=max(
@@ -121,13 +122,14 @@ async def _ignore_event(event: RunEvent) -> None:
 class Engine:
     def __init__(self, config: EngineConfig, adapter: RunSandboxes | None = None) -> None:
         self.config = config
-        # The backend that starts and removes sandboxes: Docker unless a test gives one.
-        self.adapter: RunSandboxes = adapter or DockerRuns(
-            DockerConnection(
-                instance=config.instance,
-                timeout_s=config.docker_timeout_s,
-                runtime=config.docker_runtime,
-            )
+        # The backend that starts and removes sandboxes: the configured one, unless a
+        # test gives one.
+        self.adapter: RunSandboxes = adapter or run_sandboxes(
+            config.backend,
+            instance=config.instance,
+            state_dir=config.state_dir,
+            docker_runtime=config.docker_runtime,
+            docker_timeout_s=config.docker_timeout_s,
         )
         self.factory = SandboxFactory(self.adapter, config.state_dir)
         self.egress = RunEgress(config.state_dir, config.egress)
@@ -201,6 +203,7 @@ class Engine:
         for key in [k for k in self._pools if k[0] == image]:
             await self._pools.pop(key).close()
         await self.factory.drain()
+        await self.adapter.release_image(image)
 
     def running_ids(self) -> set[str]:
         """The run ids of the runs (and sessions' calls) going on in this engine now."""

@@ -111,7 +111,8 @@ class SandboxFactory:
             raise
         metrics.CONTAINER_STARTS.inc()
         self._retry_removals()
-        sandbox = Sandbox(connection, AgentStream(connection.reader), egress_dir, spec.memory_mib)
+        stream = AgentStream(connection.reader, connection.stderr)
+        sandbox = Sandbox(connection, stream, egress_dir, spec.memory_mib)
         try:
             async with asyncio.timeout(limits.AGENT_READY_TIMEOUT_S):
                 frame, _ = await sandbox.stream.next_frame()

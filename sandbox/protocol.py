@@ -1,9 +1,11 @@
 """The framed protocol spoken with the supervisor inside each container.
 
-See sandbox/agent/supervisor.py for the frame types. Docker's attach stream wraps the
-container's stdout and stderr in its own 8-byte headers; the supervisor's frames travel
-inside the stdout part. Everything read here came from a container that ran hostile
-code: sizes are bounded and anything unexpected is a ProtocolError, never a crash.
+See sandbox/agent/supervisor.py for the frame types. How they reach the engine is the
+backend's business: Docker's attach stream wraps the container's stdout and stderr in
+its own 8-byte headers, the supervisor's frames inside the stdout part; crun, driven
+directly, hands over the supervisor's stdout and stderr as two plain pipes. Everything
+read here came from a container that ran hostile code: sizes are bounded and anything
+unexpected is a ProtocolError, never a crash.
 """
 
 import asyncio
@@ -34,6 +36,11 @@ MAX_FRAME_BYTES = limits.MAX_RESULT_BYTES
 MAX_DOCKER_CHUNK_BYTES = 1024 * 1024
 # What the supervisor may say on its stderr (its own crash report), kept for the logs.
 MAX_DIAGNOSTIC_BYTES = 4096
+# A plain stdout pipe is read in pieces of this size (a pipe's buffer).
+PIPE_READ_BYTES = 64 * 1024
+# Once a plain stdout ends, its stderr is read for the reason this long at most: what
+# started the sandbox (crun) holds it until it has cleaned up, a moment later.
+DIAGNOSTICS_WAIT_S = 1.0
 DOCKER_STDOUT, DOCKER_STDERR = 1, 2
 # Anything but printable text and line breaks, as a container might write it to fool a
 # terminal that shows the server's log (escapes, carriage returns, bells).
@@ -59,12 +66,17 @@ def encode_job(payload: bytes) -> bytes:
 
 
 class AgentStream:
-    """Reads the supervisor's frames out of a Docker attach stream."""
+    """Reads the supervisor's frames out of a Docker attach stream (`stderr` None), or
+    out of its plain stdout with its stderr apart."""
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, stderr: asyncio.StreamReader | None = None
+    ) -> None:
         self._reader = reader
+        self._stderr = stderr
         self._buffer = bytearray()
         self.diagnostics = bytearray()
+        self._read_more = self._read_docker_chunk if stderr is None else self._read_plain
 
     @property
     def diagnostic_text(self) -> str:
@@ -77,7 +89,7 @@ class AgentStream:
             frame = self._take_frame()
             if frame is not None:
                 return frame
-            await self._read_docker_chunk()
+            await self._read_more()
 
     def _take_frame(self) -> tuple[Frame, bytes] | None:
         if len(self._buffer) < 5:
@@ -109,8 +121,29 @@ class AgentStream:
         if stream == DOCKER_STDOUT:
             self._buffer += data
         elif stream == DOCKER_STDERR:
-            room = MAX_DIAGNOSTIC_BYTES - len(self.diagnostics)
-            if room > 0:
-                self.diagnostics += data[:room]
+            self._note(data)
         else:
             raise ProtocolError(f"Docker stream {stream}")
+
+    async def _read_plain(self) -> None:
+        data = await self._reader.read(PIPE_READ_BYTES)
+        if data:
+            self._buffer += data
+            return
+        assert self._stderr is not None
+        # The stream ended: what went wrong, if anything, is on stderr by now.
+        try:
+            async with asyncio.timeout(DIAGNOSTICS_WAIT_S):
+                while len(self.diagnostics) < MAX_DIAGNOSTIC_BYTES:
+                    said = await self._stderr.read(MAX_DIAGNOSTIC_BYTES)
+                    if not said:
+                        break
+                    self._note(said)
+        except (TimeoutError, ConnectionError):
+            pass
+        raise EOFError
+
+    def _note(self, data: bytes) -> None:
+        room = MAX_DIAGNOSTIC_BYTES - len(self.diagnostics)
+        if room > 0:
+            self.diagnostics += data[:room]

@@ -106,6 +106,9 @@ class FakeRunSandboxes:
     async def remove_leftovers(self) -> int:
         return 0
 
+    async def release_image(self, image: str) -> None:
+        pass
+
     async def ping(self) -> None:
         if self.fail_starts:
             raise OSError("the fake backend is down")

@@ -164,3 +164,25 @@ async def test_io_uring_is_refused(engine: Engine) -> None:
         )
     )
     assert js.stdout == "true\n"  # Node's libuv falls back without io_uring
+
+
+SECCOMP_PROBE = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(status["Seccomp"].strip(), status["NoNewPrivs"].strip(), status["CapEff"].strip())
+for name, number, args in [("unshare", 272, (0x10000000,)), ("keyctl", 250, (0, 0, 0, 0))]:
+    rc = libc.syscall(number, *args)
+    print(name, "refused" if rc < 0 else "allowed", ctypes.get_errno())
+"""
+
+
+async def test_dockers_seccomp_profile_is_in_force(engine: Engine) -> None:
+    # Filter mode, no new privileges, no capability; and two calls Docker's profile
+    # refuses without CAP_SYS_ADMIN (a user namespace; the kernel's keyrings).
+    result = await engine.run(script("python", SECCOMP_PROBE))
+    assert result.stdout.splitlines() == [
+        "2 1 0000000000000000",
+        "unshare refused 1",
+        "keyctl refused 1",
+    ], result.stdout + result.stderr

@@ -1,6 +1,7 @@
 """The warm pool and the life of containers: one run each, nothing left behind."""
 
 import asyncio
+import os
 from dataclasses import replace
 
 from sandbox.backends import SandboxSpec
@@ -39,14 +40,16 @@ async def test_thirty_runs_leave_no_container_behind(engine: Engine) -> None:
 
 
 async def test_every_run_gets_a_container_of_its_own(engine: Engine) -> None:
-    # The root file system's own writable layer names its container, under runc or crun.
-    code = (
-        "root = next(line for line in open('/proc/self/mountinfo') if ' / / ' in line)\n"
-        "print(next(o for o in root.split(',') if o.startswith('upperdir=')))"
-    )
+    # A container is its namespaces: two runs at once, each in its own mount, PID and
+    # network namespace, under either backend (a root's writable layer, Docker's mark of
+    # a container, is not there under crun, whose sandboxes share one read-only root).
+    code = "import os\nprint(*(os.readlink(f'/proc/self/ns/{n}') for n in ('mnt', 'pid', 'net')))"
     first, second = await asyncio.gather(*(engine.run(script("python", code)) for _ in range(2)))
-    assert first.stdout.startswith("upperdir=") and second.stdout.startswith("upperdir=")
-    assert first.stdout != second.stdout
+    ours, theirs = first.stdout.split(), second.stdout.split()
+    assert len(ours) == len(theirs) == 3, (first, second)
+    assert not set(ours) & set(theirs)
+    host = {os.readlink(f"/proc/self/ns/{n}") for n in ("mnt", "pid", "net")}
+    assert not host & set(ours)
 
 
 async def test_start_removes_the_containers_a_crashed_server_left(

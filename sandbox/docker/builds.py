@@ -13,14 +13,10 @@ from docker.types import LogConfig
 from sandbox import limits
 from sandbox.backends import BuildStepSpec
 from sandbox.docker.connection import LABEL_BUILD, LABEL_STEP
-from sandbox.docker.hardening import (
-    BASE_ENVIRONMENT,
-    SANDBOX_USER,
-    TMPFS,
-    hardened_host_config,
-)
+from sandbox.docker.hardening import SANDBOX_USER, hardened_host_config
 from sandbox.docker.images import DockerImages
 from sandbox.errors import EngineUnavailable
+from sandbox.hardening import BASE_ENVIRONMENT, TMPFS
 
 # Docker keeps what a step prints on the host's disk: bounded, like the build's log.
 STEP_LOG_SIZE = "32m"

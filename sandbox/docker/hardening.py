@@ -1,4 +1,5 @@
-"""The one hardened host configuration of run sandboxes and build steps alike.
+"""The one hardened host configuration of run sandboxes and build steps alike, in
+Docker's words (what it says is sandbox/hardening.py's, for every backend).
 
 No network, no capability but those asked for, no new privileges, Docker's default
 seccomp, a read-only root, tmpfs where writing is allowed, no swap, capped processes,
@@ -10,36 +11,11 @@ from typing import Any
 from docker.types import LogConfig, Ulimit
 
 from sandbox.docker.connection import DockerConnection
+from sandbox.hardening import MASKED_PATHS
 from sandbox.images import SANDBOX_USER_UID
 
 # The image's unprivileged "sandbox" user and group, as Docker's `user` takes them.
 SANDBOX_USER = f"{SANDBOX_USER_UID}:{SANDBOX_USER_UID}"
-TMPFS = "rw,nosuid,nodev"
-WORK_DIR = "/work"
-# The only variables a sandbox's environment starts with: nothing of the server leaks in.
-BASE_ENVIRONMENT = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": WORK_DIR,
-    "LANG": "C.UTF-8",
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
-# What a sandbox may not read of /proc and /sys: Docker's own list (which setting this
-# replaces) plus the kernel's build configuration, which tells an attacker what to try.
-MASKED_PATHS = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-    "/proc/config.gz",
-]
 
 
 def hardened_host_config(

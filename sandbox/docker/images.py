@@ -1,7 +1,8 @@
-"""Docker's images: built (with no network), imported, sized and removed.
+"""Docker's images: built (with no network), imported, sized, exported and removed.
 
 The base image's layers (sandbox/images.py) and runtime revisions' images
-(sandbox/builds/) are made here; no registry is ever asked for one.
+(sandbox/builds/) are made here; no registry is ever asked for one. A backend that runs
+them without Docker (sandbox/crun/) takes their labels and root file systems from here.
 """
 
 import logging
@@ -13,8 +14,13 @@ from typing import IO, Any
 import docker.errors
 
 from sandbox.docker.connection import DockerConnection
+from sandbox.errors import EngineUnavailable
 
 log = logging.getLogger(__name__)
+# An exported root is read in pieces of this size.
+EXPORT_CHUNK_BYTES = 1024 * 1024
+# The label of the stopped container an image's root is exported from, for a moment.
+LABEL_EXPORT = "sandpit.export"
 # Docker colours a RUN step's stderr; the log is for reading, not for a terminal.
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -34,6 +40,39 @@ class DockerImages:
 
     def image_size_bytes(self, tag: str) -> int:
         return int(self.connection.call(self.connection.api.inspect_image, tag)["Size"])
+
+    def describe_image(self, tag: str) -> tuple[str, dict[str, str]]:
+        """The image's id and its labels; EngineUnavailable when there is no such image."""
+        found = self._inspect(tag)
+        return str(found["Id"]), dict((found.get("Config") or {}).get("Labels") or {})
+
+    def export_filesystem(self, tag: str) -> Iterator[bytes]:
+        """The root a container of the image sees (the image's layers, and the empty
+        /etc/hosts, /etc/hostname and /etc/resolv.conf Docker adds), as a tar stream:
+        a container is created, never started, exported and removed."""
+        self._inspect(tag)
+        api = self.connection.api
+        created = self.connection.call(
+            api.create_container,
+            tag,
+            command=["/bin/true"],
+            network_disabled=True,
+            labels=self.connection.labels({LABEL_EXPORT: "1"}),
+        )
+        try:
+            yield from self.connection.call(api.export, created["Id"], EXPORT_CHUNK_BYTES)
+        finally:
+            self.connection.remove_quietly(created["Id"])
+
+    def _inspect(self, tag: str) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = self.connection.call(self.connection.api.inspect_image, tag)
+        except docker.errors.ImageNotFound as exc:
+            raise EngineUnavailable(
+                f"the sandbox image {tag} is missing; "
+                "build it with 'python manage.py sandbox_image'"
+            ) from exc
+        return found
 
     def import_image(self, tarball: Path, tag: str) -> None:
         repository, _, version = tag.partition(":")

@@ -17,25 +17,24 @@ from docker.types import LogConfig
 from sandbox import limits
 from sandbox.backends import SandboxConnection, SandboxSpec
 from sandbox.docker.connection import LABEL_FAMILY, DockerConnection
-from sandbox.docker.hardening import (
-    BASE_ENVIRONMENT,
-    TMPFS,
-    WORK_DIR,
-    hardened_host_config,
-)
+from sandbox.docker.hardening import hardened_host_config
 from sandbox.errors import EngineUnavailable
-from sandbox.images import SANDBOX_USER_UID
-from sandbox.languages import FAMILIES, Family
+from sandbox.hardening import (
+    BASE_ENVIRONMENT,
+    EGRESS_MOUNT,
+    HOSTNAME,
+    SUPERVISOR_CAPABILITIES,
+    SUPERVISOR_UID,
+    SYSTEM_CA_BUNDLE,
+    WORK_DIR,
+    memory_limit_mib,
+    run_tmpfs,
+    supervisor_command,
+)
+from sandbox.languages import Family
 
-# A run's supervisor is root with these alone: enough to start the code as the sandbox
-# user and to kill it, never to touch anything else. The code itself runs with none.
-SUPERVISOR_USER = "0:0"
-SUPERVISOR_CAPABILITIES = ["SETUID", "SETGID", "KILL"]
-# The supervisor, followed in the command by its family's worker command.
-SUPERVISOR_COMMAND = ("/usr/bin/python3", "-I", "-S", "/opt/sandpit/supervisor.py")
-# Where a pooled container sees its own host folder (the egress proxy's socket goes there).
-EGRESS_MOUNT = "/run/sandpit"
-SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# Docker's `user` for the supervisor (sandbox/hardening.py says why root, and with what).
+SUPERVISOR_USER = f"{SUPERVISOR_UID}:{SUPERVISOR_UID}"
 
 
 class DockerRuns:
@@ -64,14 +63,13 @@ class DockerRuns:
     ) -> tuple[str, socket.socket]:
         api = self.connection.api
         try:
-            worker = FAMILIES[spec.family].command_for(self._labels_of(spec.image))
             created = api.create_container(
                 spec.image,
-                command=[*SUPERVISOR_COMMAND, *worker],
+                command=supervisor_command(spec.family, self._labels_of(spec.image)),
                 user=SUPERVISOR_USER,
                 environment=BASE_ENVIRONMENT,
                 working_dir=WORK_DIR,
-                hostname="sandbox",
+                hostname=HOSTNAME,
                 stdin_open=True,
                 network_disabled=True,
                 labels=self.connection.labels({LABEL_FAMILY: spec.family}),
@@ -108,17 +106,13 @@ class DockerRuns:
         return labels
 
     def _host_config(self, spec: SandboxSpec, egress_dir: Path) -> Any:
-        uid = SANDBOX_USER_UID
         return hardened_host_config(
             self.connection,
             cap_add=SUPERVISOR_CAPABILITIES,
-            tmpfs={
-                WORK_DIR: f"{TMPFS},size={limits.WORK_DIR_MIB}m,uid={uid},gid={uid},mode=0700",
-                "/tmp": f"{TMPFS},size={limits.TMP_DIR_MIB}m,mode=1777",
-            },
+            tmpfs=run_tmpfs(),
             binds=self._binds(spec, egress_dir),
             pids=spec.pids,
-            memory_mib=spec.memory_mib + FAMILIES[spec.family].agent_memory_mib,
+            memory_mib=memory_limit_mib(spec.memory_mib, spec.family),
             cpus=spec.cpus,
             nofile=limits.NOFILE,
             fsize_bytes=limits.FSIZE_BYTES,
@@ -133,7 +127,7 @@ class DockerRuns:
         return binds
 
     async def set_memory(self, sandbox_id: str, memory_mib: int, family: Family) -> None:
-        memory = f"{memory_mib + FAMILIES[family].agent_memory_mib}m"
+        memory = f"{memory_limit_mib(memory_mib, family)}m"
         await self.connection.in_thread(self._update_memory, sandbox_id, memory)
 
     def _update_memory(self, container_id: str, memory: str) -> None:
@@ -158,6 +152,9 @@ class DockerRuns:
         ids = await self.connection.in_thread(self.instance_sandboxes)
         await asyncio.gather(*(self.remove_sandbox(i) for i in ids))
         return len(ids)
+
+    async def release_image(self, image: str) -> None:
+        self._image_labels.pop(image, None)
 
     async def ping(self) -> None:
         await self.connection.ping()

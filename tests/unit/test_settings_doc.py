@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "settings.md"
-READERS = {"envstr", "envint", "envbool", "envfloat", "envjson", "getenv"}
+READERS = {"envstr", "envint", "envbool", "envfloat", "envjson", "envchoice", "getenv"}
 # Read by the libraries Sandpit uses, not by its own code.
 READ_BY_LIBRARIES = {"DOCKER_HOST"}
 TABLE_NAME = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|", re.MULTILINE)
