@@ -88,6 +88,17 @@ class CrunRuns:
         if status != 0:
             raise EngineUnavailable(f"crun could not set a sandbox's memory: {said[:300]}")
 
+    async def freeze_sandbox(self, sandbox_id: str) -> None:
+        """The cgroup freezer, as `docker pause` (memory kept in place)."""
+        status, said = await self._crun.run("pause", sandbox_id)
+        if status != 0:
+            raise EngineUnavailable(f"crun could not pause a sandbox: {said[:300]}")
+
+    async def thaw_sandbox(self, sandbox_id: str) -> None:
+        status, said = await self._crun.run("resume", sandbox_id)
+        if status != 0:
+            raise EngineUnavailable(f"crun could not resume a sandbox: {said[:300]}")
+
     async def remove_sandbox(self, sandbox_id: str) -> None:
         """Kill and remove; a sandbox already gone is fine."""
         piped = self._processes.pop(sandbox_id, None)
