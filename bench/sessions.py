@@ -27,7 +27,6 @@ import asyncio
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ import django
 
 django.setup()
 
-from bench.api import REPO, SEED, free_port, percentile, start_server  # noqa: E402
+from bench.api import SEED, free_port, percentile, prepare, start_server  # noqa: E402
 from sandbox.engine import Engine, EngineConfig  # noqa: E402
 from sandbox.jobs import Job, JobKind, Limits  # noqa: E402
 from sandbox.languages import Language  # noqa: E402
@@ -219,16 +218,7 @@ def main() -> None:
         "SANDBOX_INSTANCE": "sandpit-bench-sessions",
         "SANDBOX_SESSION_FROZEN_S": str(int(args.frozen_s)),
     }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=REPO, check=True)
-    key = subprocess.run(
-        [*manage, "create_api_key", "bench", "--user", "bench"],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
+    key, _ = prepare(env)
     port = free_port()
     server = start_server("uvicorn", port, env)
     base = f"http://127.0.0.1:{port}"
